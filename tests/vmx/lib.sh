@@ -1,0 +1,318 @@
+# shellcheck shell=bash
+# Shared code of the Bochs VMX harness (tests/vmx/vmx-*.sh): host packages,
+# module build, initramfs pieces, FAT boot disk, the Bochs run and the checks.
+# Sourced by the entry points.
+
+VMX_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$VMX_DIR/../.." && pwd)
+# shellcheck disable=SC2034 # used by the entry points
+KERNELS_SH="$REPO_ROOT/scripts/kernels.sh"
+MODSRC="$REPO_ROOT/collections/ansible_collections/fujitsu/vmcsinfo/module-src"
+CACHE=${VMCSINFO_CACHE:-$HOME/.cache/vmcsinfo}
+export VMCSINFO_CACHE="$CACHE"
+VMX_CACHE="$CACHE/vmx"
+
+CPU_MODEL=${VMX_CPU_MODEL:-corei7_haswell_4770}
+OUT_DIR="$REPO_ROOT/build/vmx/$CPU_MODEL"
+LOG_DIR="$REPO_ROOT/build/vmx/logs"
+VMX_MEGS=${VMX_MEGS:-512}
+# Emulated instructions per emulated second. Bochs runs at very roughly
+# 50-100 MIPS here; with clock sync=none a value near that keeps the guest's
+# timer interrupt load and sleeps close to real time.
+VMX_IPS=${VMX_IPS:-80000000}
+VMX_TIMEOUT=${VMX_TIMEOUT:-600}
+VMX_CMDLINE=${VMX_CMDLINE:-console=ttyS0,115200 quiet cryptomgr.notests=1 rodata=off nopti}
+
+PROG=$(basename "$0" .sh)
+say() { printf '%s: %s\n' "$PROG" "$*"; }
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+VMX_WORK=
+vmx_cleanup() {
+    if [ -n "$VMX_WORK" ] && [ -d "$VMX_WORK" ]; then
+        if [ -n "${VMX_KEEP:-}" ]; then
+            say "kept work dir $VMX_WORK"
+        else
+            rm -rf "$VMX_WORK"
+        fi
+    fi
+}
+
+vmx_init() {
+    mkdir -p "$OUT_DIR" "$LOG_DIR" "$VMX_CACHE"
+    VMX_WORK=$(mktemp -d "${TMPDIR:-/tmp}/vmx-$PROG.XXXXXX")
+    trap vmx_cleanup EXIT
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Install missing Debian packages.
+vmx_ensure_pkgs() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+        as_root apt-get update >&2
+    fi
+    say "installing ${missing[*]}" >&2
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}" >&2
+}
+
+vmx_host_setup() {
+    vmx_ensure_pkgs bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common \
+        cpio xz-utils zstd gzip kmod gcc libc6-dev linux-libc-dev binutils make coreutils
+    if command -v bochs-bin >/dev/null; then
+        BOCHS=bochs-bin
+    else
+        BOCHS=bochs
+    fi
+    BUSYBOX=$(command -v busybox) || die "busybox not found"
+    file_is_static "$BUSYBOX" || die "$BUSYBOX is not static (need busybox-static)"
+}
+
+file_is_static() {
+    # A static binary has no PT_INTERP program header.
+    ! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'Requesting program interpreter'
+}
+
+sha_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# Copy a kernel module, decompressing .xz/.zst/.gz (busybox insmod and
+# init_module() want plain ELF).
+kmod_copy() {
+    local src=$1 dst=$2
+    case "$src" in
+        *.ko.xz) xz -dc "$src" >"$dst" ;;
+        *.ko.zst) zstd -qdc "$src" >"$dst" ;;
+        *.ko.gz) gzip -dc "$src" >"$dst" ;;
+        *.ko) cp "$src" "$dst" ;;
+        *) die "not a kernel module: $src" ;;
+    esac
+}
+
+# newc cpio of a staging directory, owned by root.
+mk_cpio() {
+    local dir=$1 out=$2
+    (cd "$dir" && find . -mindepth 1 -print0 | LC_ALL=C sort -z \
+        | cpio --null --create --format=newc --owner=0:0 --quiet) >"$out"
+}
+
+# Print the vmcsinfo.ko to test for SERIES on kernel ABI: MODULE_KO_6_1 /
+# MODULE_KO_6_12 / MODULE_KO if set, otherwise a fresh build of MODSRC
+# (in a copy, so concurrent runs don't share objects) against KDIR.
+vmx_module() {
+    local series=$1 abi=$2 kdir=$3 var ko vermagic
+    var="MODULE_KO_${series//./_}"
+    ko=${!var:-${MODULE_KO:-}}
+    if [ -n "$ko" ]; then
+        [ -f "$ko" ] || die "$var/MODULE_KO: no such file $ko"
+        say "module: $ko (from \$$var or \$MODULE_KO)" >&2
+    else
+        [ -f "$MODSRC/Makefile" ] || die "no $MODSRC/Makefile (set $var=/path/to/vmcsinfo.ko to test another build)"
+        local src="$VMX_WORK/module-src" log="$LOG_DIR/module-build-$abi.log"
+        rm -rf "$src"
+        cp -a "$MODSRC/." "$src"
+        # Drop build products of in-tree builds for another kernel.
+        find "$src" \( -name '*.o' -o -name '*.ko' -o -name '*.mod' -o -name '*.mod.c' \
+            -o -name '.*.cmd' -o -name Module.symvers -o -name modules.order \) -delete
+        say "module: make -C <copy of module-src> KDIR=$kdir modules" >&2
+        # Isolated from a calling make (its MAKEFLAGS would leak variables in).
+        if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+            make -C "$src" KDIR="$kdir" modules >"$log" 2>&1; then
+            tail -n 40 "$log" >&2
+            die "module build against $abi failed (log: $log)"
+        fi
+        if grep -q 'warning:' "$log"; then
+            grep 'warning:' "$log" >&2
+            say "module build has compiler warnings (log: $log)" >&2
+        fi
+        ko=$(find "$src" -name vmcsinfo.ko -print -quit)
+        [ -n "$ko" ] || die "module build produced no vmcsinfo.ko (log: $log)"
+    fi
+    vermagic=$(modinfo -F vermagic "$ko" | awk '{ print $1 }')
+    [ "$vermagic" = "$abi" ] || die "$ko is built for '$vermagic', not $abi"
+    cp "$ko" "$VMX_WORK/vmcsinfo.ko"
+    printf '%s\n' "$VMX_WORK/vmcsinfo.ko"
+}
+
+# Cached initramfs piece: busybox, /init, the static C helpers.
+vmx_base_cpio() {
+    local key out stage h cc
+    cc=$(gcc -dumpfullversion)
+    key=$(printf '%s\n' "$cc" | sha_of - "$BUSYBOX" "$VMX_DIR/guest/init" \
+        "$VMX_DIR/notecheck.c" "$VMX_DIR/kvmcheck.c")
+    out="$VMX_CACHE/base-$key.cpio"
+    if [ ! -f "$out" ]; then
+        say "building initramfs base piece" >&2
+        stage="$VMX_WORK/base"
+        mkdir -p "$stage/bin" "$stage/lib" "$stage/proc" "$stage/sys" "$stage/dev" "$stage/tmp"
+        cp "$BUSYBOX" "$stage/bin/busybox"
+        install -m 0755 "$VMX_DIR/guest/init" "$stage/init"
+        for h in notecheck kvmcheck; do
+            gcc -static -O2 -Wall -Wextra -Werror -s -o "$stage/bin/$h" "$VMX_DIR/$h.c"
+        done
+        mk_cpio "$stage" "$out.tmp.$$"
+        mv "$out.tmp.$$" "$out"
+    fi
+    printf '%s\n' "$out"
+}
+
+# Resolve a module and its dependencies (modinfo -F depends), deps first.
+# Appends "name path" lines to the global KMOD_ORDER array.
+KMOD_ORDER=()
+kmod_resolve() {
+    local moddir=$1 name=$2 file dep entry
+    for entry in "${KMOD_ORDER[@]}"; do
+        [ "${entry%% *}" = "$name" ] && return 0
+    done
+    file=$(find "$moddir" \( -name "$name.ko*" -o -name "${name//_/-}.ko*" \) -print -quit)
+    [ -n "$file" ] || die "module $name not found under $moddir"
+    for dep in $(modinfo -F depends "$file" | tr ',' ' '); do
+        kmod_resolve "$moddir" "$dep"
+    done
+    KMOD_ORDER+=("$name $file")
+}
+
+# Cached initramfs piece: kvm_intel and its dependencies from the image,
+# decompressed, under /lib/kvm with /lib/kvm/order (load order).
+vmx_kvm_cpio() {
+    local abi=$1 image=$2 out stage entry name file
+    out="$VMX_CACHE/kvm-$abi.cpio"
+    if [ ! -f "$out" ]; then
+        say "building initramfs kvm piece for $abi" >&2
+        stage="$VMX_WORK/kvm"
+        mkdir -p "$stage/lib/kvm"
+        KMOD_ORDER=()
+        kmod_resolve "$image/lib/modules/$abi" kvm_intel
+        : >"$stage/lib/kvm/order"
+        for entry in "${KMOD_ORDER[@]}"; do
+            name=${entry%% *}
+            file=${entry#* }
+            kmod_copy "$file" "$stage/lib/kvm/$name.ko"
+            printf '%s\n' "$name" >>"$stage/lib/kvm/order"
+        done
+        mk_cpio "$stage" "$out.tmp.$$"
+        mv "$out.tmp.$$" "$out"
+    fi
+    printf '%s\n' "$out"
+}
+
+# Per-run initramfs piece: the test script and the module under test.
+vmx_run_cpio() {
+    local test_sh=$1 ko=$2 out="$VMX_WORK/run.cpio" stage="$VMX_WORK/run"
+    mkdir -p "$stage/lib/vmcsinfo"
+    install -m 0644 "$test_sh" "$stage/test.sh"
+    cp "$ko" "$stage/lib/vmcsinfo/vmcsinfo.ko"
+    mk_cpio "$stage" "$out"
+    printf '%s\n' "$out"
+}
+
+# Bootable FAT disk (no partition table) with syslinux, made without loop
+# mounts: mformat, syslinux --install (mtools based), mcopy.
+VMX_CYLINDERS=0
+vmx_disk() {
+    local kernel=$1 initrd=$2 img=$3 mib cyl
+    # 16 heads x 63 sectors = 516096 bytes per cylinder; leave headroom.
+    mib=$(( ($(stat -c %s "$kernel") + $(stat -c %s "$initrd")) / 1048576 + 16 ))
+    cyl=$(( mib * 1048576 / 516096 + 1 ))
+    rm -f "$img"
+    truncate -s $((cyl * 516096)) "$img"
+    mformat -i "$img" -t "$cyl" -h 16 -s 63 -v VMXTEST :: >/dev/null
+    syslinux --install "$img"
+    cat >"$VMX_WORK/syslinux.cfg" <<EOF
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL /VMLINUZ
+  INITRD /INITRD.IMG
+  APPEND $VMX_CMDLINE
+EOF
+    mcopy -i "$img" "$VMX_WORK/syslinux.cfg" ::SYSLINUX.CFG
+    mcopy -i "$img" "$kernel" ::VMLINUZ
+    mcopy -i "$img" "$initrd" ::INITRD.IMG
+    VMX_CYLINDERS=$cyl
+}
+
+# LD_PRELOAD shim that keeps Bochs' rfb listener on 127.0.0.1 (cached).
+vmx_shim() {
+    local key out
+    key=$(gcc -dumpfullversion | sha_of - "$VMX_DIR/bind-loopback.c")
+    out="$VMX_CACHE/bind-loopback-$key.so"
+    if [ ! -f "$out" ]; then
+        gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$out.tmp.$$" "$VMX_DIR/bind-loopback.c" -ldl
+        mv "$out.tmp.$$" "$out"
+    fi
+    printf '%s\n' "$out"
+}
+
+# Boot KERNEL+INITRD under Bochs; serial output goes to SERIAL. Bochs exits 1
+# on the guest's power-off, so the caller judges the run by serial markers.
+vmx_boot() {
+    local tag=$1 kernel=$2 initrd=$3 serial=$4
+    local img="$VMX_WORK/disk.img" rc_file="$VMX_WORK/bochs.rc" cfg="$VMX_WORK/bochsrc"
+    local blog="$LOG_DIR/bochs-$tag.log" out="$LOG_DIR/bochs-$tag.out" t0 t1 rc=0 shim attempt
+    vmx_disk "$kernel" "$initrd" "$img"
+    rm -f "$serial" "$blog"
+    sed -e "s#@MEGS@#$VMX_MEGS#" -e "s#@CPU_MODEL@#$CPU_MODEL#" -e "s#@IPS@#$VMX_IPS#" \
+        -e "s#@DISK@#$img#" -e "s#@CYLINDERS@#$VMX_CYLINDERS#" \
+        -e "s#@SERIAL@#$serial#" -e "s#@LOG@#$blog#" "$VMX_DIR/bochsrc.in" >"$cfg"
+    printf 'c\nquit\n' >"$rc_file"
+    shim=$(vmx_shim)
+    say "booting $tag under Bochs ($CPU_MODEL, ${VMX_MEGS}M, timeout ${VMX_TIMEOUT}s)"
+    t0=$(date +%s)
+    for attempt in 1 2 3; do
+        rc=0
+        (cd "$VMX_WORK" && LD_PRELOAD="$shim" timeout --kill-after=10 "$VMX_TIMEOUT" \
+            "$BOCHS" -q -f "$cfg" -rc "$rc_file" </dev/null >"$out" 2>&1) || rc=$?
+        # The rfb display needs a free port in 5900-5949; retry if it found none.
+        grep -q 'RFB could not bind' "$blog" 2>/dev/null || break
+        say "bochs found no free rfb port (attempt $attempt), retrying"
+        rm -f "$serial" "$blog"
+        sleep $((attempt * 5))
+    done
+    t1=$(date +%s)
+    VMX_BOOT_SECONDS=$((t1 - t0))
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        say "TIMING: boot $tag: ${VMX_BOOT_SECONDS}s (TIMED OUT after ${VMX_TIMEOUT}s)"
+    else
+        say "TIMING: boot $tag: ${VMX_BOOT_SECONDS}s (bochs exit $rc)"
+    fi
+    touch "$serial"
+}
+
+# Serial log without carriage returns.
+serial_text() { tr -d '\r' <"$1"; }
+
+# Values of "VMXTEST: KEY..." lines: serial_get FILE PREFIX prints the rest of
+# the first line that starts with "VMXTEST: PREFIX".
+serial_get() {
+    # Reads to the end (no early exit: that would be SIGPIPE under pipefail).
+    serial_text "$1" | awk -v p="VMXTEST: $2" '
+        !done && index($0, p) == 1 { print substr($0, length(p) + 1); done = 1 }'
+}
+
+CHECKS_PASSED=0
+CHECKS_FAILED=0
+check() {
+    local name=$1 ok=$2 detail=${3:-}
+    if [ "$ok" = 1 ]; then
+        CHECKS_PASSED=$((CHECKS_PASSED + 1))
+        say "PASS: $name${detail:+ ($detail)}"
+    else
+        CHECKS_FAILED=$((CHECKS_FAILED + 1))
+        say "FAIL: $name${detail:+ ($detail)}"
+    fi
+}
+
+# check NAME when a shell test (given as arguments) succeeds.
+check_if() {
+    local name=$1 detail=$2
+    shift 2
+    if "$@"; then check "$name" 1 "$detail"; else check "$name" 0 "$detail"; fi
+}
