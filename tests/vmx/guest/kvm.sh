@@ -1,3 +1,4 @@
+# shellcheck shell=dash
 # Guest side of tests/vmx/vmx-kvm.sh, run by /init under busybox sh.
 # (a) vmcsinfo probes, then kvm + kvm_intel load and KVM works;
 # (b) with kvm_intel loaded (6.12 does VMXON at load) vmcsinfo must refuse
@@ -18,14 +19,14 @@ if [ -e /sys/kernel/vmcsinfo/vmcsinfo ]; then
     echo "VMXTEST: probe-text-lines=$(wc -l </sys/kernel/vmcsinfo/vmcsinfo)"
 fi
 
-for m in $(cat /lib/kvm/order); do
+while read -r m; do
     if out=$(insmod "/lib/kvm/$m.ko" 2>&1); then
         echo "VMXTEST: kvm-insmod $m=ok"
     else
         echo "VMXTEST: kvm-insmod $m=fail msg=$out"
         fail=1
     fi
-done
+done </lib/kvm/order
 r=$(kvmcheck 2>&1) || fail=1
 echo "VMXTEST: kvmcheck-after-load $r"
 

@@ -1,3 +1,4 @@
+# shellcheck shell=dash
 # Guest side of tests/vmx/vmx-probe.sh, run by /init under busybox sh.
 # Every result is a "VMXTEST: " line; the host decides pass/fail from them.
 D=/sys/kernel/vmcsinfo

@@ -44,7 +44,7 @@ struct vmcsinfo_name {
 
 #include "vmcsinfo_names.h"
 
-#define VMX_MISC_VMWRITE_ANY	(1ULL << 29)
+#define VMX_MISC_VMWRITE_ANY	BIT_ULL(29)
 #define ENC_TYPE(enc)		(((enc) >> 10) & 3)
 #define ENC_TYPE_READ_ONLY	1
 #define ENC_WIDTH_64		1
@@ -101,7 +101,7 @@ static u64 width_mask(unsigned int width)
 
 const char *vmcsinfo_field_name(u32 enc)
 {
-	size_t lo = 0, hi = sizeof(vmcsinfo_names) / sizeof(vmcsinfo_names[0]);
+	size_t lo = 0, hi = ARRAY_SIZE(vmcsinfo_names);
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -375,11 +375,36 @@ static unsigned int position_bits(const struct vmcsinfo_probe *p)
 	return k;
 }
 
+/* Record bit k of each stored bit's position, or verify its complement. */
+static int record_positions(struct vmcsinfo_probe *p,
+			    struct vmcsinfo_field *f, u64 v, unsigned int k,
+			    int inv)
+{
+	char lbl[16];
+	unsigned int b;
+
+	if ((v & ~f->stored) != f->fixed)
+		return fail(p, "%s: bits %llx change with memory in a way no single VMCS bit explains",
+			    field_label(f->enc, lbl, sizeof(lbl)),
+			    (unsigned long long)((v & ~f->stored) ^ f->fixed));
+	for (b = 0; b < f->width; b++) {
+		int bit = (v >> b) & 1;
+
+		if (!((f->stored >> b) & 1))
+			continue;
+		if (!inv)
+			f->pos[b] |= bit << k;
+		else if (bit == ((f->pos[b] >> k) & 1))
+			return fail(p, "%s: bit %u does not follow a single VMCS bit",
+				    field_label(f->enc, lbl, sizeof(lbl)), b);
+	}
+	return 0;
+}
+
 /* Step 2b: each stored bit's position, from address-bit patterns. */
 static int find_positions(struct vmcsinfo_probe *p)
 {
-	char lbl[16];
-	unsigned int k, n, b, nk = position_bits(p);
+	unsigned int k, n, nk = position_bits(p);
 	int inv, rc;
 	u64 v;
 
@@ -389,28 +414,12 @@ static int find_positions(struct vmcsinfo_probe *p)
 			if (rc)
 				return rc;
 			for (n = 0; n < p->nfields; n++) {
-				struct vmcsinfo_field *f = &p->fields[n];
-
-				rc = vread(p, f->enc, &v);
+				rc = vread(p, p->fields[n].enc, &v);
+				if (!rc)
+					rc = record_positions(p, &p->fields[n],
+							      v, k, inv);
 				if (rc)
 					return rc;
-				if ((v & ~f->stored) != f->fixed)
-					return fail(p, "%s: bits %llx change with memory in a way no single VMCS bit explains",
-						    field_label(f->enc, lbl, sizeof(lbl)),
-						    (unsigned long long)((v & ~f->stored) ^ f->fixed));
-				for (b = 0; b < f->width; b++) {
-					int bit = (v >> b) & 1;
-
-					if (!((f->stored >> b) & 1))
-						continue;
-					if (!inv) {
-						f->pos[b] |= bit << k;
-						continue;
-					}
-					if (bit == ((f->pos[b] >> k) & 1))
-						return fail(p, "%s: bit %u does not follow a single VMCS bit",
-							    field_label(f->enc, lbl, sizeof(lbl)), b);
-				}
 			}
 		}
 	}

@@ -199,15 +199,15 @@ static const struct attribute_group vmcsinfo_group = {
 };
 
 /*
- * Build the ELF note (Elf64_Nhdr, "VMCSINFO", text) followed by an empty
+ * Build the ELF note (struct elf64_note, "VMCSINFO", text) followed by an empty
  * terminating header, as crash_core does for VMCOREINFO.
  */
 static int build_note(const struct vmcsinfo_probe *p)
 {
 	size_t len = vmcsinfo_format(p, NULL, 0);
 	size_t name_sz = sizeof(VMCSINFO_NOTE_NAME);
-	size_t hdr = sizeof(Elf64_Nhdr);
-	Elf64_Nhdr *nh;
+	size_t hdr = sizeof(struct elf64_note);
+	struct elf64_note *nh;
 	char *name;
 
 	vmcsinfo_note_size = hdr + ALIGN(name_sz, 4) + ALIGN(len, 4);

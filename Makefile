@@ -1,0 +1,60 @@
+# fujitsu.vmcsinfo: the two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
+VMX_OUT := build/vmx/corei7_haswell_4770
+
+.PHONY: help deps venv test demo lint sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
+
+help:
+	@echo "make demo    the main job: probe real VMX under Bochs and show the layout"
+	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots)"
+	@echo "make deps | venv | lint | sim | sim-test | kbuild | checkpatch | vmx-probe | vmx-kvm | clean"
+
+deps:
+	@scripts/install-deps.sh
+
+$(VENV)/.stamp: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.stamp
+
+test: deps venv
+	@scripts/run-tests.sh
+
+lint: deps venv
+	@TEST_STEPS="lint-python lint-shell checkpatch" scripts/run-tests.sh
+
+sim: deps
+	$(MAKE) -C $(MODSRC) sim
+
+sim-test: deps venv
+	@TEST_STEPS="sim-suite pytest" scripts/run-tests.sh
+
+kbuild: deps
+	scripts/kbuild-test.sh 6.1 6.12
+
+checkpatch: deps
+	scripts/checkpatch.sh
+
+vmx-probe: deps
+	tests/vmx/vmx-probe.sh
+
+vmx-kvm: deps
+	tests/vmx/vmx-kvm.sh
+
+# Until the lab VM lands (issue 4), the demo is the real probe on a real VMX
+# CPU (Bochs), shown as a table.
+demo: deps venv vmx-probe
+	@$(VENV)/bin/python scripts/show_vmcsinfo.py $(VMX_OUT)/vmcsinfo
+	@echo
+	@echo "The lab VM part of the demo (deploy.yml on a QEMU VM, a real crash dump)"
+	@echo "is not built yet: it is issue 4."
+
+clean:
+	$(MAKE) -C $(MODSRC) clean KDIR=/nonexistent
+	rm -rf build
