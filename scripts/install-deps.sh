@@ -19,21 +19,8 @@ pkgs=(
 	python3-venv
 )
 
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-missing=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -eq 0 ]; then
-	echo "deps: all ${#pkgs[@]} Debian packages present"
-	exit 0
-fi
-if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' -print -quit 2>/dev/null)" ] ||
-	! apt-cache show "${missing[0]}" >/dev/null 2>&1; then
-	echo "deps: apt-get update"
-	"${sudo[@]}" apt-get update -q >/dev/null
-fi
-echo "deps: installing ${missing[*]}"
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: done"
+# shellcheck source=debpkgs.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/debpkgs.sh"
+PROG=deps
+ensure_pkgs "${pkgs[@]}"
+echo "deps: ${#pkgs[@]} Debian packages present"

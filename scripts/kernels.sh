@@ -23,32 +23,8 @@ EOF
     exit 2
 }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-apt_lists_ready=
-ensure_apt_lists() {
-    [ -n "$apt_lists_ready" ] && return 0
-    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-        log "apt lists missing: apt-get update"
-        as_root apt-get update >&2
-    fi
-    apt_lists_ready=1
-}
-
-# Install Debian packages that are not installed yet (quietly, to stderr).
-ensure_pkgs() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    ensure_apt_lists
-    log "installing ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}" >&2
-}
+# shellcheck source=debpkgs.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/debpkgs.sh"
 
 # Candidate version of a package, empty when apt has none.
 candidate() {

@@ -44,27 +44,11 @@ vmx_init() {
     trap vmx_cleanup EXIT
 }
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-# Install missing Debian packages.
-vmx_ensure_pkgs() {
-    local missing=() p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-        as_root apt-get update >&2
-    fi
-    say "installing ${missing[*]}" >&2
-    as_root env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y --no-install-recommends "${missing[@]}" >&2
-}
+# shellcheck source=../../scripts/debpkgs.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../scripts/debpkgs.sh"
 
 vmx_host_setup() {
-    vmx_ensure_pkgs bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common \
+    ensure_pkgs bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common \
         cpio xz-utils zstd gzip kmod gcc libc6-dev linux-libc-dev binutils make coreutils
     if command -v bochs-bin >/dev/null; then
         BOCHS=bochs-bin

@@ -185,16 +185,20 @@ static int insn_fail(struct vmcsinfo_probe *p, const char *insn, u32 enc,
 	return fail(p, "%s %s failed: VM-instruction error %d", insn, what, rc);
 }
 
-/* xorshift64*: random test values; quality needs are modest. */
-static u64 rnd(struct vmcsinfo_probe *p)
+u64 vmcsinfo_rand(u64 *state)
 {
-	u64 x = p->rng;
+	u64 x = *state;
 
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
-	p->rng = x;
+	*state = x;
 	return x * 0x2545f4914f6cdd1dULL;
+}
+
+static u64 rnd(struct vmcsinfo_probe *p)
+{
+	return vmcsinfo_rand(&p->rng);
 }
 
 static void put_header(struct vmcsinfo_probe *p)

@@ -113,6 +113,9 @@ void vmcsinfo_probe_init(struct vmcsinfo_probe *p, void *ws, size_t ws_size);
  */
 int vmcsinfo_probe_run(struct vmcsinfo_probe *p);
 
+/* xorshift64*: the probe's random test values (state must be non-zero). */
+u64 vmcsinfo_rand(u64 *state);
+
 /* Decode field @f from VMCS region memory @vmcs with the found layout. */
 u64 vmcsinfo_decode(const struct vmcsinfo_field *f, const u8 *vmcs);
 

@@ -26,17 +26,6 @@ static __printf(3, 4) int errf(char *err, size_t errlen, const char *fmt, ...)
 
 #define ERR(...) errf(err, errlen, __VA_ARGS__)
 
-static u64 sim_rnd(struct sim_cpu *c)
-{
-	u64 x = c->rng;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	c->rng = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
-
 void sim_init(struct sim_cpu *c, u32 revision_id, u32 region_size,
 	      u64 vmx_misc)
 {
@@ -225,7 +214,7 @@ static int sim_vmclear(void *ctx)
 	}
 	for (s = 0; s < c->nscribble; s++)
 		for (b = c->scribble[s].start; b < c->scribble[s].end; b++)
-			c->mem[b] = (u8)(sim_rnd(c) >> 56);
+			c->mem[b] = (u8)(vmcsinfo_rand(&c->rng) >> 56);
 	return 0;
 }
 

@@ -48,10 +48,7 @@ static u64 rng = 0x1234567887654321ULL;
 
 static u64 rnd(void)
 {
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dULL;
+	return vmcsinfo_rand(&rng);
 }
 
 static unsigned int rnd_below(unsigned int n)
