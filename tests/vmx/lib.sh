@@ -300,3 +300,31 @@ check_if() {
     shift 2
     if "$@"; then check "$name" 1 "$detail"; else check "$name" 0 "$detail"; fi
 }
+
+# Everything a boot needs for SERIES: sets ABI, IMAGE, KO (the module built
+# against that kernel's headers) and BASE (the busybox initramfs part).
+# shellcheck disable=SC2034 # globals for the calling script
+vmx_prepare() {
+    local kdir
+    vmx_init
+    vmx_host_setup
+    ABI=$("$KERNELS_SH" version "$1")
+    kdir=$("$KERNELS_SH" headers "$1")
+    IMAGE=$("$KERNELS_SH" image "$1")
+    say "kernel $ABI"
+    KO=$(vmx_module "$1" "$ABI" "$kdir")
+    BASE=$(vmx_base_cpio)
+}
+
+# Print the run's summary line (LABEL names what ran) and exit 0 only if every
+# check passed. SERIAL is the caller's serial log.
+# shellcheck disable=SC2153
+vmx_finish() {
+    say "serial log: ${SERIAL#"$REPO_ROOT"/}"
+    if [ "$CHECKS_FAILED" -eq 0 ]; then
+        say "SUMMARY: PASS $1 on $CPU_MODEL: $CHECKS_PASSED checks passed, boot ${VMX_BOOT_SECONDS}s"
+        exit 0
+    fi
+    say "SUMMARY: FAIL $1 on $CPU_MODEL: $CHECKS_FAILED of $((CHECKS_PASSED + CHECKS_FAILED)) checks failed, boot ${VMX_BOOT_SECONDS}s"
+    exit 1
+}

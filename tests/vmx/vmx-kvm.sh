@@ -17,16 +17,8 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 SERIES=6.12
-vmx_init
-vmx_host_setup
+vmx_prepare "$SERIES"
 
-ABI=$("$KERNELS_SH" version "$SERIES")
-KDIR=$("$KERNELS_SH" headers "$SERIES")
-IMAGE=$("$KERNELS_SH" image "$SERIES")
-say "kernel $ABI"
-KO=$(vmx_module "$SERIES" "$ABI" "$KDIR")
-
-BASE=$(vmx_base_cpio)
 KVM=$(vmx_kvm_cpio "$ABI" "$IMAGE")
 RUN=$(vmx_run_cpio "$VMX_DIR/guest/kvm.sh" "$KO")
 cat "$BASE" "$KVM" "$RUN" >"$VMX_WORK/initrd.img"
@@ -69,10 +61,4 @@ v=$(serial_get "$SERIAL" "kvmcheck-after-busy ")
 check_if "(b) KVM still usable after the refused load (kvmcheck)" "${v:-no result}" \
     test "${v#KVMCHECK: PASS}" != "$v"
 
-say "serial log: ${SERIAL#"$REPO_ROOT"/}"
-if [ "$CHECKS_FAILED" -eq 0 ]; then
-    say "SUMMARY: PASS $ABI + kvm_intel on $CPU_MODEL: $CHECKS_PASSED checks passed, boot ${VMX_BOOT_SECONDS}s"
-    exit 0
-fi
-say "SUMMARY: FAIL $ABI + kvm_intel on $CPU_MODEL: $CHECKS_FAILED of $((CHECKS_PASSED + CHECKS_FAILED)) checks failed, boot ${VMX_BOOT_SECONDS}s"
-exit 1
+vmx_finish "$ABI + kvm_intel"

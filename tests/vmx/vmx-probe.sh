@@ -14,16 +14,8 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 SERIES=6.1
-vmx_init
-vmx_host_setup
+vmx_prepare "$SERIES"
 
-ABI=$("$KERNELS_SH" version "$SERIES")
-KDIR=$("$KERNELS_SH" headers "$SERIES")
-IMAGE=$("$KERNELS_SH" image "$SERIES")
-say "kernel $ABI"
-KO=$(vmx_module "$SERIES" "$ABI" "$KDIR")
-
-BASE=$(vmx_base_cpio)
 RUN=$(vmx_run_cpio "$VMX_DIR/guest/probe.sh" "$KO")
 cat "$BASE" "$RUN" >"$VMX_WORK/initrd.img"
 
@@ -70,10 +62,4 @@ else
     check "vmcsinfo text extracted" 0 "guest: ${want:-none}, host sha256 $got_sha"
 fi
 
-say "serial log: ${SERIAL#"$REPO_ROOT"/}"
-if [ "$CHECKS_FAILED" -eq 0 ]; then
-    say "SUMMARY: PASS $ABI on $CPU_MODEL: $CHECKS_PASSED checks passed, boot ${VMX_BOOT_SECONDS}s"
-    exit 0
-fi
-say "SUMMARY: FAIL $ABI on $CPU_MODEL: $CHECKS_FAILED of $((CHECKS_PASSED + CHECKS_FAILED)) checks failed, boot ${VMX_BOOT_SECONDS}s"
-exit 1
+vmx_finish "$ABI"
