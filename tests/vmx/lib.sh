@@ -328,3 +328,18 @@ vmx_finish() {
     say "SUMMARY: FAIL $1 on $CPU_MODEL: $CHECKS_FAILED of $((CHECKS_PASSED + CHECKS_FAILED)) checks failed, boot ${VMX_BOOT_SECONDS}s"
     exit 1
 }
+
+# Boot $IMAGE's kernel with $VMX_WORK/initrd.img, the serial log going to
+# $OUT_DIR/serial-NAME.log (sets SERIAL); echo the guest's dmesg lines and
+# check what every run needs: the guest finished and its CPU has vmx.
+# shellcheck disable=SC2034 # SERIAL is for the calling script
+vmx_boot_checked() {
+    local end vmx
+    SERIAL="$OUT_DIR/serial-$1.log"
+    vmx_boot "$1" "$IMAGE/boot/vmlinuz-$ABI" "$VMX_WORK/initrd.img" "$SERIAL"
+    serial_text "$SERIAL" | grep '^DMESG: ' | sed 's/^DMESG: /dmesg: /' || true
+    end=$(serial_get "$SERIAL" "END ")
+    check_if "guest ran to completion" "${end:-no END marker}" test -n "$end"
+    vmx=$(serial_get "$SERIAL" "cpu-flag vmx=")
+    check_if "guest CPU has vmx" "vmx=${vmx:-?}" test "$vmx" = yes
+}

@@ -23,16 +23,7 @@ KVM=$(vmx_kvm_cpio "$ABI" "$IMAGE")
 RUN=$(vmx_run_cpio "$VMX_DIR/guest/kvm.sh" "$KO")
 cat "$BASE" "$KVM" "$RUN" >"$VMX_WORK/initrd.img"
 
-SERIAL="$OUT_DIR/serial-$SERIES-kvm.log"
-vmx_boot "$SERIES-kvm" "$IMAGE/boot/vmlinuz-$ABI" "$VMX_WORK/initrd.img" "$SERIAL"
-
-# --- judge the run --------------------------------------------------------
-serial_text "$SERIAL" | grep '^DMESG: ' | sed 's/^DMESG: /dmesg: /' || true
-
-end=$(serial_get "$SERIAL" "END ")
-check_if "guest ran to completion" "${end:-no END marker}" test -n "$end"
-vmx=$(serial_get "$SERIAL" "cpu-flag vmx=")
-check_if "guest CPU has vmx" "vmx=${vmx:-?}" test "$vmx" = yes
+vmx_boot_checked "$SERIES-kvm"
 
 # (a)
 v=$(serial_get "$SERIAL" "probe-insmod=")

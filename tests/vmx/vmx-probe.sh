@@ -19,18 +19,9 @@ vmx_prepare "$SERIES"
 RUN=$(vmx_run_cpio "$VMX_DIR/guest/probe.sh" "$KO")
 cat "$BASE" "$RUN" >"$VMX_WORK/initrd.img"
 
-SERIAL="$OUT_DIR/serial-$SERIES.log"
-vmx_boot "$SERIES" "$IMAGE/boot/vmlinuz-$ABI" "$VMX_WORK/initrd.img" "$SERIAL"
-
-# --- judge the run --------------------------------------------------------
 TEXT_OUT="$OUT_DIR/vmcsinfo"
 rm -f "$TEXT_OUT"
-serial_text "$SERIAL" | grep '^DMESG: ' | sed 's/^DMESG: /dmesg: /' || true
-
-end=$(serial_get "$SERIAL" "END ")
-check_if "guest ran to completion" "${end:-no END marker}" test -n "$end"
-vmx=$(serial_get "$SERIAL" "cpu-flag vmx=")
-check_if "guest CPU has vmx" "vmx=${vmx:-?}" test "$vmx" = yes
+vmx_boot_checked "$SERIES"
 ins=$(serial_get "$SERIAL" "insmod=")
 check_if "insmod vmcsinfo.ko" "${ins:-no result}" test "$ins" = ok
 for f in note vmcsinfo; do
