@@ -87,6 +87,7 @@ int sim_add_field(struct sim_cpu *c, u32 enc, const int *pos,
 				   enc, i, q, VMCSINFO_HEADER_BYTES * 8,
 				   c->region_size * 8);
 		f->pos[i] = q;
+		f->mirror[i] = SIM_NONE;
 		if (q != SIM_NONE)
 			f->stored |= 1ULL << i;
 	}
@@ -107,6 +108,19 @@ int sim_add_field_at(struct sim_cpu *c, u32 enc, u32 offset,
 	for (i = 0; i < 64; i++)
 		pos[i] = i < width ? (int)(offset * 8 + i) : SIM_NONE;
 	return sim_add_field(c, enc, pos, err, errlen);
+}
+
+int sim_add_mirror(struct sim_cpu *c, u32 enc, unsigned int bit, int pos,
+		   char *err, size_t errlen)
+{
+	int i = enc < VMCSINFO_ENC_SPACE ? c->index[enc] : -1;
+
+	if (i < 0 || bit >= c->fields[i].width)
+		return ERR("mirror: encoding %#x has no bit %u", enc, bit);
+	if (pos < (int)(VMCSINFO_HEADER_BYTES * 8) || pos >= (int)(c->region_size * 8))
+		return ERR("mirror: position %d is outside the region's field area", pos);
+	c->fields[i].mirror[bit] = pos;
+	return 0;
 }
 
 int sim_add_scribble(struct sim_cpu *c, u32 start, u32 end,
@@ -186,6 +200,16 @@ static void sim_vmxoff(void *ctx)
 	c->current = 0;
 }
 
+static void put_bit(u8 *mem, int q, int bit)
+{
+	if (q == SIM_NONE)
+		return;
+	if (bit)
+		mem[q / 8] |= (u8)(1u << (q % 8));
+	else
+		mem[q / 8] &= (u8)~(1u << (q % 8));
+}
+
 static int sim_vmclear(void *ctx)
 {
 	struct sim_cpu *c = ctx;
@@ -200,14 +224,8 @@ static int sim_vmclear(void *ctx)
 			const struct sim_field *f = &c->fields[n];
 
 			for (b = 0; b < f->width; b++) {
-				int q = f->pos[b];
-
-				if (q == SIM_NONE)
-					continue;
-				if ((f->val >> b) & 1)
-					c->mem[q / 8] |= (u8)(1u << (q % 8));
-				else
-					c->mem[q / 8] &= (u8)~(1u << (q % 8));
+				put_bit(c->mem, f->pos[b], (f->val >> b) & 1);
+				put_bit(c->mem, f->mirror[b], (f->val >> b) & 1);
 			}
 		}
 		c->current = 0;

@@ -14,6 +14,7 @@ struct sim_field {
 	u32 enc;
 	unsigned int width;
 	int pos[64];		/* region bit of each field bit, or SIM_NONE */
+	int mirror[64];		/* extra bit VMCLEAR also writes, or SIM_NONE */
 	u64 stored;		/* mask of field bits that have a position */
 	u64 val;		/* the loaded (current VMCS) copy */
 };
@@ -58,6 +59,13 @@ int sim_add_field(struct sim_cpu *c, u32 enc, const int *pos,
 		  char *err, size_t errlen);
 int sim_add_field_at(struct sim_cpu *c, u32 enc, u32 offset,
 		     char *err, size_t errlen);
+/*
+ * Test-only quirk (not in LAYOUT.json): VMCLEAR also writes bit @bit of field
+ * @enc to region bit @pos, which VMPTRLD never reads.  Only the probe's write
+ * path can see such a copy.
+ */
+int sim_add_mirror(struct sim_cpu *c, u32 enc, unsigned int bit, int pos,
+		   char *err, size_t errlen);
 int sim_add_scribble(struct sim_cpu *c, u32 start, u32 end,
 		     char *err, size_t errlen);
 void sim_free(struct sim_cpu *c);

@@ -405,6 +405,19 @@ static int t_reject_vmclear_corrupts_readonly(void)
 	return expect_fail(-EIO, "VM_EXIT_REASON");
 }
 
+static int t_reject_corruption_only_self_check_sees(void)
+{
+	/* all fields read-only, no VMX_MISC bit 29: the write path has nothing
+	 * to write, so only the round trip through VMCLEAR can catch this
+	 */
+	sim_init(&cpu, 0x2b, 4096, 0);
+	add_at(0x4400, 0x40);	/* VM_INSTRUCTION_ERROR */
+	add_at(0x4402, 0x80);	/* VM_EXIT_REASON */
+	add_at(0x6400, 0xc0);	/* EXIT_QUALIFICATION */
+	scribble(0xc4, 0xc6);
+	return expect_fail(-EIO, "self-check: EXIT_QUALIFICATION");
+}
+
 static int t_reject_shared_bit(void)
 {
 	int pos[64];
@@ -414,6 +427,21 @@ static int t_reject_shared_bit(void)
 	rotated(pos, 0x100, 32, 0);	/* GUEST_ES_AR_BYTES over GUEST_RIP */
 	add_bits(0x4814, pos);
 	return expect_fail(-EIO, "both stored");
+}
+
+static int t_reject_copy_only_write_path_sees(void)
+{
+	char err[200];
+
+	sim_init(&cpu, 0x2b, 4096, 1ULL << 29);
+	add_at(0x0800, 0x40);
+	add_at(0x681e, 0xe88);	/* GUEST_RIP */
+	/* VMCLEAR also stores GUEST_RIP bit 5 at bit 0x7000; VMPTRLD ignores it */
+	if (sim_add_mirror(&cpu, 0x681e, 5, 0x7000, err, sizeof(err))) {
+		snprintf(msg, sizeof(msg), "setup: %s", err);
+		return 0;
+	}
+	return expect_fail(-EIO, "GUEST_RIP also changes VMCS bit 7000");
 }
 
 static int t_reject_bad_region_size(void)
@@ -687,7 +715,11 @@ int main(void)
 	run("region 64", t_region_small);
 	run("reject: VMCLEAR corrupts a field", t_reject_vmclear_corrupts_field);
 	run("reject: VMCLEAR corrupts a read-only field", t_reject_vmclear_corrupts_readonly);
+	run("reject: corruption only the self-check sees",
+	    t_reject_corruption_only_self_check_sees);
 	run("reject: two fields share a bit", t_reject_shared_bit);
+	run("reject: VMCLEAR stores a copy the read path cannot see",
+	    t_reject_copy_only_write_path_sees);
 	run("reject: bad IA32_VMX_BASIC region size", t_reject_bad_region_size);
 	run("failure: VMXON", t_fail_vmxon);
 	run("failure: first VMPTRLD", t_fail_first_vmptrld);
