@@ -1,7 +1,8 @@
 """vmcsinfo-sim as CONTRACT 3 defines it: a LAYOUT.json in, the module's VMCSINFO text out.
 
-The expected text is written independently here, from the layout alone
-(CONTRACT 2), and compared with the simulator's whole output.
+The expected text comes from the layout alone, written by the collection's
+Python VMCSINFO writer (module_utils), and is compared with the simulator's
+whole output: the C and Python writers of CONTRACT 2 must agree.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
+    Field,
+    Vmcsinfo,
+    encoding_width,
+    field_name,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 MODSRC = ROOT / "collections/ansible_collections/fujitsu/vmcsinfo/module-src"
 SIM = MODSRC / "sim/vmcsinfo-sim"
-NAMES = {
-    int(line.split(",")[0].split("{")[1], 16): line.split('"')[1]
-    for line in (MODSRC / "vmcsinfo_names.h").read_text().splitlines()
-    if line.startswith("\t{ 0x")
-}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -36,35 +39,34 @@ def run(layout: dict | str, tmp_path: Path, *args: str) -> subprocess.CompletedP
 
 
 def width(enc: int) -> int:
-    return {0: 16, 1: 64, 2: 32, 3: 64}[(enc >> 13) & 3]
+    return encoding_width(enc)
 
 
 def expected_text(layout: dict) -> str:
-    """CONTRACT 2 text for a layout, as the module must print it."""
+    """The VMCSINFO the module must print for a layout, via the Python writer."""
     rev, size = layout["revision_id"], layout["region_size"]
-    lines = []
-    for f in sorted(layout["fields"], key=lambda f: f["encoding"]):
+    fields = []
+    for f in layout["fields"]:
         enc, w = f["encoding"], width(f["encoding"])
         bits = f.get("bits") or [f["offset"] * 8 + i for i in range(w)]
         if layout.get("absent_reads_zero") and all(b is None for b in bits):
-            continue
-        name = NAMES.get(enc, f"ENC_{enc:04x}")
-        if bits[0] is not None and bits[0] % 8 == 0 and bits == list(range(bits[0], bits[0] + w)):
-            lines.append(f"FIELD({name})={bits[0] // 8:x}")
+            continue  # never follows memory: absent
+        start = bits[0]
+        plain = start is not None and start % 8 == 0 and bits == list(range(start, start + w))
+        if plain:
+            fields.append(Field(field_name(enc), enc, w, offset=start // 8))
         else:
-            lines.append(f"BITS({name})=" + ",".join("-" if b is None else f"{b:x}" for b in bits))
-    head = [
-        "VMCSINFO_FORMAT=1",
-        f"REVISION_ID={rev:x}",
-        f"REGION_SIZE={size:x}",
-        f"VMX_BASIC={rev | size << 32:x}",
-        f"VMX_MISC={layout.get('vmx_misc', 0):x}",
-        f"CPU_VENDOR={layout.get('vendor', 'GenuineIntel')}",
-        f"CPU_SIGNATURE={layout.get('cpu_signature', 0):x}",
-        f"MICROCODE={layout.get('microcode', 0):x}",
-        f"FIELD_COUNT={len(lines):x}",
-    ]
-    return "\n".join(head + lines) + "\n"
+            fields.append(Field(field_name(enc), enc, w, bits=tuple(bits)))
+    return Vmcsinfo(
+        revision_id=rev,
+        region_size=size,
+        vmx_basic=rev | size << 32,
+        vmx_misc=layout.get("vmx_misc", 0),
+        cpu_vendor=layout.get("vendor", "GenuineIntel"),
+        cpu_signature=layout.get("cpu_signature", 0),
+        microcode=layout.get("microcode", 0),
+        fields=tuple(fields),
+    ).to_text()
 
 
 CONTRACT_EXAMPLE = {

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Field,
     Vmcsinfo,
@@ -13,8 +16,6 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     field_name,
     parse,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 BOCHS = (FIXTURES / "bochs-2.7-corei7_haswell_4770.vmcsinfo").read_text()
