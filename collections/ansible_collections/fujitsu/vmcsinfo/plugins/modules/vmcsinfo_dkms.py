@@ -294,11 +294,11 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
 
     todo = []
     for k in kernels:
-        entry = {"version": None, "status": "absent", "action": "none", "tarball": None}
+        entry = {"version": installed.get(k), "action": "none", "tarball": None}
+        entry["status"] = "installed" if installed.get(k) else "absent"
         entry.update(modinfo(module, k) if installed.get(k) else {})
         result["kernels"][k] = entry
         if installed.get(k) == version:
-            entry.update(version=version, status="installed")
             stale_sig = expected is not None and entry.get("signer") != expected
             if not p["rebuild"] and not stale_sig:
                 continue
