@@ -22,7 +22,9 @@ description:
   - Can also pack binaries-only tarballs (C(dkms mktarball --binaries-only)) on a builder host and
     install such tarballs (C(dkms ldtarball)) on hosts that must not compile.
 author:
-  - fujitsu.vmcsinfo developers
+  - fujitsu.vmcsinfo developers (@fujitsu)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   version:
     description:
@@ -78,13 +80,15 @@ options:
     type: bool
     default: false
 notes:
-  - Supports check mode: reports what would be built, installed or removed, and runs nothing.
+  - In check mode it reports what would be built, installed or removed, and runs nothing.
   - Needs root.
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

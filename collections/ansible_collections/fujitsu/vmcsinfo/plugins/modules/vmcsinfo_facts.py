@@ -1,0 +1,769 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Gather VMCSINFO facts: the host's VMCS layout, where it came from, and what surrounds it."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vmcsinfo_facts
+short_description: Gather the host's VMCSINFO (Intel VMX VMCS field layout) as facts
+version_added: 0.1.0
+description:
+  - Sets C(ansible_facts.vmcsinfo) to the VMCS field layout of the host's CPU, parsed from the
+    VMCSINFO text exported by the vmcsinfo kernel module (C(/sys/kernel/vmcsinfo/vmcsinfo)) or,
+    when that cannot be read, from the snapshot on disk (C(/var/lib/vmcsinfo/vmcsinfo)), together
+    with the CPU identity, the kernel module's and kdump's state.
+  - The source is chosen in this order. V(probe) when C(/sys/kernel/vmcsinfo/vmcsinfo) is readable
+    and parses. V(snapshot) when the snapshot parses (a copy of an earlier probe, or a VMCSINFO an
+    operator supplied). V(none) otherwise, with RV(ansible_facts.vmcsinfo.reason) naming the first
+    cause of, in this order, a non-Intel CPU, VMX not exposed to the kernel, the module refusing to
+    load, the module not installed, the module installed but not loaded.
+  - A missing or unreadable file never fails the module; a malformed VMCSINFO text is reported in
+    RV(ansible_facts.vmcsinfo.reason) with the file and the line, and the other source is used if it
+    is fine.
+  - When RV(ansible_facts.vmcsinfo.available) is false the layout keys are still present, with
+    V(null), V({}) or V(0) values, so templates need no C(default) filter.
+  - Reads only; changes nothing on the host.
+author:
+  - fujitsu.vmcsinfo developers (@fujitsu)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+options:
+  root:
+    description:
+      - Root directory to read C(sys/), C(proc/), C(var/), C(lib/modules/) and C(usr/) under, for a
+        host file system mounted into a container (for example V(/host)).
+    type: path
+    default: /
+  snapshot_dir:
+    description:
+      - Directory, relative to O(root), holding the VMCSINFO snapshot C(vmcsinfo), its sidecar
+        C(vmcsinfo.origin) and the last load attempt's C(load-result), as the collection's roles
+        write them.
+    type: path
+    default: /var/lib/vmcsinfo
+notes:
+  - "C(/sys/kernel/vmcsinfo/vmcsinfo) is readable by root only (mode 0400), so run with
+    C(become: true) to use the probe; without it the snapshot is used and
+    RV(ansible_facts.vmcsinfo.reason) says so."
+  - The module's C(version) and C(signed_by) come from C(modinfo) on the installed module file; if
+    C(modinfo) is missing or fails, the version of the loaded module is used and C(signed_by) is
+    V(null).
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Gather VMCSINFO facts
+  fujitsu.vmcsinfo.vmcsinfo_facts:
+  become: true
+
+- name: Say why a host has no VMCSINFO
+  ansible.builtin.debug:
+    msg: "{{ inventory_hostname }}: {{ ansible_facts.vmcsinfo.reason }}"
+  when: not ansible_facts.vmcsinfo.available
+
+- name: Gather the facts of a host file system mounted at /host in a container
+  fujitsu.vmcsinfo.vmcsinfo_facts:
+    root: /host
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to C(ansible_facts).
+  returned: always
+  type: dict
+  contains:
+    vmcsinfo:
+      description: The host's VMCSINFO and its surroundings.
+      returned: always
+      type: dict
+      contains:
+        available:
+          description: Whether a VMCSINFO layout was found and parsed.
+          returned: always
+          type: bool
+          sample: true
+        source:
+          description:
+            - Where the layout came from. V(probe) is the loaded kernel module's sysfs file,
+              V(snapshot) the copy on disk, V(none) nothing.
+            - V(database) (the fleet database) is reserved and not returned yet.
+          returned: always
+          type: str
+          choices: [probe, snapshot, database, none]
+          sample: probe
+        reason:
+          description:
+            - Empty for V(probe). For V(snapshot), why the probe was not used and what the snapshot
+              is. For V(none), why no VMCSINFO is available.
+          returned: always
+          type: str
+          sample: "CPU vendor AuthenticAMD has no Intel VMX: VMCSINFO does not apply"
+        cpu:
+          description: The current CPU (the first processor in C(/proc/cpuinfo)).
+          returned: always
+          type: dict
+          contains:
+            vendor:
+              description: C(vendor_id), or V(null) when absent.
+              returned: always
+              type: str
+              sample: GenuineIntel
+            signature:
+              description:
+                - CPUID.1:EAX rebuilt from the displayed family, model and stepping (V(null) if any
+                  is missing). The processor type bits 13:12 are taken as 0.
+                - For family 15 and above the base family is 15 and the extended family is
+                  family - 15; for family 6 and 15 and above the model's high nibble is the
+                  extended model.
+              returned: always
+              type: int
+              sample: 198339
+            family:
+              description: Displayed CPU family (decimal in C(/proc/cpuinfo)).
+              returned: always
+              type: int
+              sample: 6
+            model:
+              description: Displayed CPU model.
+              returned: always
+              type: int
+              sample: 60
+            stepping:
+              description: CPU stepping.
+              returned: always
+              type: int
+              sample: 3
+            microcode:
+              description: Running microcode revision, or V(null) when C(/proc/cpuinfo) has none.
+              returned: always
+              type: int
+              sample: 40
+            vmx:
+              description: Whether C(/proc/cpuinfo) lists the C(vmx) flag.
+              returned: always
+              type: bool
+              sample: true
+        probed_cpu:
+          description: The CPU the VMCSINFO was probed on (its C(CPU_VENDOR), C(CPU_SIGNATURE),
+            C(MICROCODE)); V(null) values when not available.
+          returned: always
+          type: dict
+          contains:
+            vendor:
+              description: C(CPU_VENDOR).
+              returned: always
+              type: str
+              sample: GenuineIntel
+            signature:
+              description: C(CPU_SIGNATURE).
+              returned: always
+              type: int
+              sample: 198339
+            microcode:
+              description: C(MICROCODE).
+              returned: always
+              type: int
+              sample: 40
+        revision_id:
+          description: VMCS revision identifier (IA32_VMX_BASIC bits 30:0); V(null) when not
+            available.
+          returned: always
+          type: int
+          sample: 43
+        region_size:
+          description: VMCS region size in bytes; V(null) when not available.
+          returned: always
+          type: int
+          sample: 4096
+        vmx_basic:
+          description: Raw IA32_VMX_BASIC MSR; V(null) when not available.
+          returned: always
+          type: int
+          sample: 60798718524440619
+        vmx_misc:
+          description: Raw IA32_VMX_MISC MSR; V(null) when not available.
+          returned: always
+          type: int
+          sample: 537133536
+        fields:
+          description:
+            - Every field the CPU supports, by C(enum vmcs_field) name (or C(ENC_xxxx)). Each is
+              C({encoding, width, offset}) (full width stored little-endian at byte C(offset)) or
+              C({encoding, width, bits}) (VMCS bit position of each field bit, least significant
+              first, V(null) for a bit stored nowhere).
+            - Empty when not available.
+          returned: always
+          type: dict
+          sample:
+            GUEST_RIP: {encoding: 26654, width: 64, offset: 3720}
+            GUEST_ES_AR_BYTES: {encoding: 18452, width: 32, bits: [2664, 2665, null]}
+        field_count:
+          description: Number of entries in RV(ansible_facts.vmcsinfo.fields); 0 when not available.
+          returned: always
+          type: int
+          sample: 147
+        digest:
+          description:
+            - sha256 of the canonical layout (revision id, region size, every field's bit
+              positions); equal layouts have equal digests. V(null) when not available.
+          returned: always
+          type: str
+          sample: 3f5c0e1d2b8a4c6e9f7a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e
+        extra:
+          description: Keys of the VMCSINFO text this reader does not know, as strings.
+          returned: always
+          type: dict
+          sample: {}
+        stale:
+          description: Whether the layout's C(MICROCODE), C(CPU_SIGNATURE) or C(CPU_VENDOR) differ
+            from the current CPU (microcode updated since the probe, or a snapshot from another
+            CPU).
+          returned: always
+          type: bool
+          sample: false
+        stale_reason:
+          description: What differs when RV(ansible_facts.vmcsinfo.stale) is true, else empty.
+          returned: always
+          type: str
+          sample: "MICROCODE 0x28 in the VMCSINFO differs from the running microcode 0x2a"
+        kernel:
+          description: Running kernel release (C(/proc/sys/kernel/osrelease)), or V(null).
+          returned: always
+          type: str
+          sample: 6.1.0-56-amd64
+        sysfs:
+          description: Path of the kernel module's VMCSINFO file, as read (under O(root)).
+          returned: always
+          type: str
+          sample: /sys/kernel/vmcsinfo/vmcsinfo
+        snapshot:
+          description: The snapshot on disk and its C(vmcsinfo.origin) sidecar.
+          returned: always
+          type: dict
+          contains:
+            path:
+              description: Path of the snapshot, as read (under O(root)).
+              returned: always
+              type: str
+              sample: /var/lib/vmcsinfo/vmcsinfo
+            exists:
+              description: Whether the snapshot file exists.
+              returned: always
+              type: bool
+              sample: true
+            origin:
+              description: C(ORIGIN) of the sidecar (V(probe) or V(supplied)), V(null) without one.
+              returned: always
+              type: str
+              sample: probe
+            kernel:
+              description: C(KERNEL) of the sidecar, the kernel the snapshot was saved on.
+              returned: always
+              type: str
+              sample: 6.1.0-56-amd64
+            boot_id:
+              description: C(BOOT_ID) of the sidecar.
+              returned: always
+              type: str
+              sample: 0f4b3c1e-5a2d-4c8e-9b7a-1d2e3f4a5b6c
+            saved_at:
+              description: C(SAVED_AT) of the sidecar (UTC ISO 8601).
+              returned: always
+              type: str
+              sample: "2025-01-31T12:00:00Z"
+        module:
+          description: The vmcsinfo kernel module.
+          returned: always
+          type: dict
+          contains:
+            installed:
+              description: Whether C(vmcsinfo.ko) (or C(.ko.xz), C(.ko.zst), C(.ko.gz)) is under
+                C(/lib/modules/<kernel>/).
+              returned: always
+              type: bool
+              sample: true
+            loaded:
+              description: Whether C(/sys/module/vmcsinfo) exists.
+              returned: always
+              type: bool
+              sample: true
+            version:
+              description: C(modinfo -F version) of the installed file, else the loaded module's
+                version, else V(null).
+              returned: always
+              type: str
+              sample: 0.1.0
+            loaded_version:
+              description: Version of the loaded module (C(/sys/module/vmcsinfo/version)), or
+                V(null).
+              returned: always
+              type: str
+              sample: 0.1.0
+            signed_by:
+              description: C(modinfo -F signer) of the installed file, V(null) when unsigned or
+                unknown.
+              returned: always
+              type: str
+              sample: DKMS module signing key
+            path:
+              description: The installed module file (under O(root)), preferring C(updates/dkms/),
+                or V(null).
+              returned: always
+              type: str
+              sample: /lib/modules/6.1.0-56-amd64/updates/dkms/vmcsinfo.ko
+            load_result:
+              description: The last load attempt (C(load-result) in O(snapshot_dir)), or V(null).
+              returned: always
+              type: dict
+              contains:
+                result:
+                  description: V(loaded), V(refused), V(deferred) or V(skipped).
+                  returned: success
+                  type: str
+                  sample: refused
+                reason:
+                  description: One line saying why.
+                  returned: success
+                  type: str
+                  sample: another hypervisor owns VMX (CR4.VMXE set)
+                kernel:
+                  description: Kernel release of the attempt.
+                  returned: success
+                  type: str
+                  sample: 6.1.0-56-amd64
+                time:
+                  description: Time of the attempt (UTC ISO 8601).
+                  returned: success
+                  type: str
+                  sample: "2025-01-31T12:00:00Z"
+        kdump:
+          description: Whether crash dumps can be taken.
+          returned: always
+          type: dict
+          contains:
+            installed:
+              description: Whether C(kdump-config) (Debian) or C(kdumpctl) (RHEL) is installed.
+              returned: always
+              type: bool
+              sample: true
+            ready:
+              description: Whether a crash kernel is loaded (C(/sys/kernel/kexec_crash_loaded)
+                reads 1).
+              returned: always
+              type: bool
+              sample: true
+            crashkernel_reserved:
+              description: Whether memory is reserved for a crash kernel
+                (C(/sys/kernel/kexec_crash_size) > 0).
+              returned: always
+              type: bool
+              sample: true
+"""
+
+import os
+import re
+from collections.abc import Callable
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
+    Vmcsinfo,
+    VmcsinfoError,
+    parse,
+)
+
+MODULE_FILES = ("vmcsinfo.ko", "vmcsinfo.ko.xz", "vmcsinfo.ko.zst", "vmcsinfo.ko.gz")
+PREFERRED_DIRS = ("updates/dkms", "updates", "extra")
+KDUMP_TOOLS = ("usr/sbin/kdump-config", "usr/bin/kdumpctl", "usr/sbin/kdumpctl")
+_KV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def under(root: str, path: str) -> str:
+    """`path` (absolute or not) inside `root`."""
+    return os.path.join(root, path.lstrip("/"))
+
+
+def read_text(path: str) -> str | None:
+    """A small text file's content, or None when it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except (OSError, ValueError):
+        return None
+
+
+def read_kv(path: str) -> dict[str, str] | None:
+    """KEY=value lines, tolerantly: blank, comment and other lines are ignored; quotes stripped."""
+    text = read_text(path)
+    if text is None:
+        return None
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not _KV_KEY.match(key):
+            continue
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key.upper()] = value
+    return out
+
+
+def cpu_signature(family: int | None, model: int | None, stepping: int | None) -> int | None:
+    """CPUID.1:EAX from the displayed family/model/stepping; processor type (13:12) taken as 0."""
+    if family is None or model is None or stepping is None:
+        return None
+    if family >= 0xF:
+        base_family, ext_family = 0xF, family - 0xF
+    else:
+        base_family, ext_family = family, 0
+    if family == 6 or family >= 0xF:
+        base_model, ext_model = model & 0xF, model >> 4
+    else:
+        base_model, ext_model = model, 0
+    if min(family, model, stepping) < 0 or ext_family > 0xFF or ext_model > 0xF:
+        return None
+    if base_model > 0xF or stepping > 0xF:
+        return None
+    return ext_family << 20 | ext_model << 16 | base_family << 8 | base_model << 4 | stepping
+
+
+def _int(value: str | None, base: int = 10) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value, base)
+    except ValueError:
+        return None
+
+
+def read_cpu(root: str) -> dict:
+    """The first processor of ROOT/proc/cpuinfo."""
+    info: dict[str, str] = {}
+    for line in (read_text(under(root, "proc/cpuinfo")) or "").splitlines():
+        if not line.strip():
+            if info:
+                break
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            info.setdefault(key.strip(), value.strip())
+    family = _int(info.get("cpu family"))
+    model = _int(info.get("model"))
+    stepping = _int(info.get("stepping"))
+    return {
+        "vendor": info.get("vendor_id") or None,
+        "signature": cpu_signature(family, model, stepping),
+        "family": family,
+        "model": model,
+        "stepping": stepping,
+        "microcode": _int(info.get("microcode"), 16),
+        "vmx": "vmx" in info.get("flags", "").split(),
+    }
+
+
+def find_module_file(root: str, release: str | None) -> str | None:
+    """vmcsinfo.ko[.xz|.zst|.gz] under ROOT/lib/modules/<release>, preferring updates/dkms."""
+    if not release:
+        return None
+    for base in (under(root, f"lib/modules/{release}"), under(root, f"usr/lib/modules/{release}")):
+        if not os.path.isdir(base):
+            continue
+        for sub in PREFERRED_DIRS:
+            for name in MODULE_FILES:
+                path = os.path.join(base, sub, name)
+                if os.path.isfile(path):
+                    return path
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in MODULE_FILES:
+                if name in filenames:
+                    return os.path.join(dirpath, name)
+    return None
+
+
+def load_vmcsinfo(path: str, denied: str = "") -> tuple[bool, Vmcsinfo | None, str | None]:
+    """(exists, parsed, problem) for a VMCSINFO file; never raises.
+
+    `denied` replaces the problem text when the file exists but this user may not read it.
+    """
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return False, None, None
+    except PermissionError:
+        return True, None, denied or f"{path} is not readable by this user: run with become: true"
+    except UnicodeDecodeError:
+        return True, None, f"{path} is malformed: not ASCII text"
+    except OSError as e:
+        return os.path.lexists(path), None, f"cannot read {path}: {e.strerror or e}"
+    try:
+        return True, parse(text), None
+    except VmcsinfoError as e:
+        return True, None, f"{path} is malformed: {e}"
+
+
+def layout_facts(info: Vmcsinfo | None) -> dict:
+    if info is None:
+        return {
+            "probed_cpu": {"vendor": None, "signature": None, "microcode": None},
+            "revision_id": None,
+            "region_size": None,
+            "vmx_basic": None,
+            "vmx_misc": None,
+            "fields": {},
+            "field_count": 0,
+            "digest": None,
+            "extra": {},
+        }
+    fields: dict[str, dict] = {}
+    for f in info.fields:
+        entry: dict = {"encoding": f.encoding, "width": f.width}
+        if f.offset is not None:
+            entry["offset"] = f.offset
+        else:
+            entry["bits"] = list(f.bits or ())
+        fields[f.name] = entry
+    return {
+        "probed_cpu": {
+            "vendor": info.cpu_vendor,
+            "signature": info.cpu_signature,
+            "microcode": info.microcode,
+        },
+        "revision_id": info.revision_id,
+        "region_size": info.region_size,
+        "vmx_basic": info.vmx_basic,
+        "vmx_misc": info.vmx_misc,
+        "fields": fields,
+        "field_count": len(fields),
+        "digest": info.digest(),
+        "extra": dict(info.extra),
+    }
+
+
+def staleness(info: Vmcsinfo | None, cpu: dict) -> str:
+    """Why the layout may not describe the running CPU any more; empty when it does."""
+    if info is None:
+        return ""
+    out = []
+    if cpu["vendor"] is not None and info.cpu_vendor != cpu["vendor"]:
+        out.append(
+            f"CPU_VENDOR {info.cpu_vendor} in the VMCSINFO differs from this CPU's {cpu['vendor']}"
+        )
+    if cpu["signature"] is not None and info.cpu_signature != cpu["signature"]:
+        out.append(
+            f"CPU_SIGNATURE {info.cpu_signature:x} in the VMCSINFO differs from this CPU's "
+            f"{cpu['signature']:x}"
+        )
+    if cpu["microcode"] is not None and info.microcode != cpu["microcode"]:
+        out.append(
+            f"MICROCODE {info.microcode:#x} in the VMCSINFO differs from the running microcode "
+            f"{cpu['microcode']:#x}"
+        )
+    return "; ".join(out)
+
+
+def module_facts(
+    root: str, release: str | None, state_dir: str, modinfo: Callable[[str, str], str | None] | None
+) -> dict:
+    loaded = os.path.isdir(under(root, "sys/module/vmcsinfo"))
+    loaded_version = None
+    if loaded:
+        loaded_version = (
+            read_text(under(root, "sys/module/vmcsinfo/version")) or ""
+        ).strip() or None
+    path = find_module_file(root, release)
+    version = signed_by = None
+    if path and modinfo:
+        version = modinfo("version", path)
+        signed_by = modinfo("signer", path)
+    if version is None:
+        version = loaded_version
+    kv = read_kv(os.path.join(state_dir, "load-result"))
+    load_result = None
+    if kv is not None:
+        load_result = {k: kv.get(k.upper()) for k in ("result", "reason", "kernel", "time")}
+    return {
+        "installed": path is not None,
+        "loaded": loaded,
+        "version": version,
+        "loaded_version": loaded_version,
+        "signed_by": signed_by,
+        "path": path,
+        "load_result": load_result,
+    }
+
+
+def kdump_facts(root: str) -> dict:
+    size = _int((read_text(under(root, "sys/kernel/kexec_crash_size")) or "").strip())
+    loaded = (read_text(under(root, "sys/kernel/kexec_crash_loaded")) or "").strip()
+    return {
+        "installed": any(os.path.exists(under(root, p)) for p in KDUMP_TOOLS),
+        "ready": loaded == "1",
+        "crashkernel_reserved": bool(size and size > 0),
+    }
+
+
+def why_no_probe(
+    cpu: dict, mod: dict, kernel: str | None, sysfs: str, root: str
+) -> tuple[str, bool]:
+    """The first reason the module's probe is not there, and whether a snapshot would help."""
+    if cpu["vendor"] != "GenuineIntel":
+        if cpu["vendor"] is None:
+            return (
+                f"no CPU vendor in {under(root, 'proc/cpuinfo')} (missing, or not an x86 CPU): "
+                "VMCSINFO applies to Intel VMX only",
+                False,
+            )
+        return f"CPU vendor {cpu['vendor']} has no Intel VMX: VMCSINFO does not apply", False
+    if not cpu["vmx"]:
+        return (
+            "VMX is not exposed to this kernel (disabled in firmware, or a hypervisor does not "
+            "pass it through)",
+            False,
+        )
+    lr = mod["load_result"] or {}
+    last = ""
+    if lr.get("result"):
+        on = f" on kernel {lr['kernel']}" if lr.get("kernel") else ""
+        at = f" at {lr['time']}" if lr.get("time") else ""
+        why = f": {lr['reason']}" if lr.get("reason") else ""
+        current = not lr.get("kernel") or lr["kernel"] == kernel
+        if lr["result"] == "refused" and current and not mod["loaded"]:
+            return f"the vmcsinfo module refused to load{on}{at}{why}", True
+        last = f" (last load attempt: {lr['result']}{on}{at}{why})"
+    if mod["loaded"]:
+        return f"the vmcsinfo module is loaded but {sysfs} does not exist{last}", True
+    if not mod["installed"]:
+        return f"the vmcsinfo module is not installed for kernel {kernel}{last}", True
+    return f"the vmcsinfo module is installed but not loaded{last}", True
+
+
+def gather(
+    root: str,
+    snapshot_dir: str = "/var/lib/vmcsinfo",
+    modinfo: Callable[[str, str], str | None] | None = None,
+) -> dict:
+    """The vmcsinfo facts of the host whose file system is at `root`."""
+    state_dir = under(root, snapshot_dir)
+    sysfs = under(root, "sys/kernel/vmcsinfo/vmcsinfo")
+    snap_path = os.path.join(state_dir, "vmcsinfo")
+    kernel = (read_text(under(root, "proc/sys/kernel/osrelease")) or "").strip() or None
+    if kernel is None and os.path.realpath(root) == "/":
+        kernel = os.uname().release
+    cpu = read_cpu(root)
+    mod = module_facts(root, kernel, state_dir, modinfo)
+
+    origin = read_kv(os.path.join(state_dir, "vmcsinfo.origin")) or {}
+    snap_exists, snap_info, snap_problem = load_vmcsinfo(snap_path)
+    snapshot = {
+        "path": snap_path,
+        "exists": snap_exists,
+        "origin": origin.get("ORIGIN") or None,
+        "kernel": origin.get("KERNEL") or None,
+        "boot_id": origin.get("BOOT_ID") or None,
+        "saved_at": origin.get("SAVED_AT") or None,
+    }
+
+    probe_info, probe_problem = load_vmcsinfo(
+        sysfs, denied=f"{sysfs} is root-only (0400): run with become: true"
+    )[1:]
+
+    info: Vmcsinfo | None
+    if probe_info is not None:
+        source, reason, info = "probe", "", probe_info
+    else:
+        cause, snapshot_helps = why_no_probe(cpu, mod, kernel, sysfs, root)
+        if probe_problem:
+            cause = probe_problem
+        if snap_info is not None:
+            source, info = "snapshot", snap_info
+            o = snapshot["origin"]
+            if o == "probe":
+                what = "the snapshot of an earlier probe"
+                details = [
+                    f"{k} {snapshot[v]}"
+                    for k, v in (("kernel", "kernel"), ("boot", "boot_id"), ("saved", "saved_at"))
+                    if snapshot[v]
+                ]
+                if details:
+                    what += f" ({', '.join(details)})"
+            elif o == "supplied":
+                what = "the operator-supplied VMCSINFO"
+                if snapshot["saved_at"]:
+                    what += f" (saved {snapshot['saved_at']})"
+            elif o:
+                what = f"the snapshot of origin {o}"
+            else:
+                what = "the snapshot (origin unknown: no vmcsinfo.origin beside it)"
+            reason = f"{cause}; using {what} in {snap_path}"
+        else:
+            source, info = "none", None
+            if snapshot_helps and not probe_problem and not snap_exists:
+                cause += f", and there is no snapshot at {snap_path}"
+            reason = "; ".join(p for p in (cause, snap_problem) if p)
+
+    stale_reason = staleness(info, cpu)
+    facts = {
+        "available": info is not None,
+        "source": source,
+        "reason": reason,
+        "cpu": cpu,
+        **layout_facts(info),
+        "stale": bool(stale_reason),
+        "stale_reason": stale_reason,
+        "kernel": kernel,
+        "sysfs": sysfs,
+        "snapshot": snapshot,
+        "module": mod,
+        "kdump": kdump_facts(root),
+    }
+    return facts
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "default": "/"},
+            "snapshot_dir": {"type": "path", "default": "/var/lib/vmcsinfo"},
+        },
+        supports_check_mode=True,
+    )
+    root = module.params["root"]
+    if not os.path.isdir(root):
+        module.fail_json(
+            msg=f"root {root} is not a directory: give the directory where the host's root file "
+            "system is mounted (default /)"
+        )
+    modinfo_bin = module.get_bin_path("modinfo")
+
+    def modinfo(field: str, path: str) -> str | None:
+        if not modinfo_bin:
+            return None
+        rc, out = module.run_command([modinfo_bin, "-F", field, path])[:2]
+        if rc != 0:
+            return None
+        lines = (out or "").strip().splitlines()
+        return lines[0].strip() if lines and lines[0].strip() else None
+
+    facts = gather(root, module.params["snapshot_dir"], modinfo)
+    module.exit_json(changed=False, ansible_facts={"vmcsinfo": facts})
+
+
+if __name__ == "__main__":
+    main()
