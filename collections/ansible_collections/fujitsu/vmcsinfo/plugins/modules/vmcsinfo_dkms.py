@@ -170,10 +170,12 @@ class DkmsError(Exception):
 class Dkms:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
-        self.bin = module.get_bin_path("dkms", required=True)
+        self.bin = module.get_bin_path("dkms", required=not module.check_mode)
         self.arch = os.uname().machine
 
     def run(self, *args: str, check: bool = True) -> tuple[int, str]:
+        if self.bin is None:  # check mode on a host where DKMS is not installed yet
+            return 0, ""
         rc, out, err = self.module.run_command([self.bin, *args])
         text = (out or "") + (err or "")
         if check and rc != 0:
@@ -276,9 +278,18 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
     if not kernels:
         module.fail_json(msg="kernels is required with state=present: name at least one kernel")
     src = f"/usr/src/{PACKAGE}-{version}"
-    if mode != "tarball" and not os.path.isfile(os.path.join(src, "dkms.conf")):
+    if module.check_mode and dkms.bin is None:
+        # A first run in check mode: the package install before this did not happen.
+        result["changed"] = True
+        for k in kernels:
+            result["kernels"][k] = {"version": None, "status": "absent", "tarball": None}
+            result["kernels"][k]["action"] = "would install DKMS and build"
+        return
+    if module.check_mode and not os.path.isfile(os.path.join(src, "dkms.conf")):
+        result["changed"] = True
+    elif mode != "tarball" and not os.path.isfile(os.path.join(src, "dkms.conf")):
         module.fail_json(msg=f"{src}/dkms.conf is missing: copy the vmcsinfo source there first")
-    if mode != "tarball":
+    if mode != "tarball" and not module.check_mode:
         missing = [k for k in kernels if not os.path.exists(f"/lib/modules/{k}/build")]
         if missing:
             module.fail_json(
