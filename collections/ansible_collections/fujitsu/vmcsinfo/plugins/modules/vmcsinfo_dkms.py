@@ -244,6 +244,13 @@ def modinfo(module: AnsibleModule, kernel: str) -> dict[str, str | None]:
     return info
 
 
+def new_entry(version: str | None, status: str, action: str) -> dict[str, str | None]:
+    """One kernel's entry in the result, with every key present."""
+    entry: dict[str, str | None] = {"version": version, "status": status, "action": action}
+    entry.update(path=None, vermagic=None, signer=None, modversion=None, tarball=None)
+    return entry
+
+
 def tarball_name(version: str, kernel: str, arch: str) -> str:
     return f"{PACKAGE}-{version}-kernel-{kernel}-{arch}.dkms.tar.gz"
 
@@ -282,8 +289,7 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
         # A first run in check mode: the package install before this did not happen.
         result["changed"] = True
         for k in kernels:
-            result["kernels"][k] = {"version": None, "status": "absent", "tarball": None}
-            result["kernels"][k]["action"] = "would install DKMS and build"
+            result["kernels"][k] = new_entry(None, "absent", "would install DKMS and build")
         return
     if module.check_mode and not os.path.isfile(os.path.join(src, "dkms.conf")):
         result["changed"] = True
@@ -309,8 +315,7 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
 
     todo = []
     for k in kernels:
-        entry = {"version": installed.get(k), "action": "none", "tarball": None}
-        entry["status"] = "installed" if installed.get(k) else "absent"
+        entry = new_entry(installed.get(k), "installed" if installed.get(k) else "absent", "none")
         entry.update(modinfo(module, k) if installed.get(k) else {})
         result["kernels"][k] = entry
         if installed.get(k) == version:
