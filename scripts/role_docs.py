@@ -89,7 +89,7 @@ def main() -> int:
             if not args.check and BEGIN in old:
                 readme.write_text(new)
     for readme in stale:
-        if BEGIN not in readme.read_text():
+        if not readme.exists() or BEGIN not in readme.read_text():
             continue
         verb = "is stale: run scripts/role_docs.py" if args.check else "updated"
         print(f"role_docs: {readme.relative_to(ROLES.parent)} {verb}")
