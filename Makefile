@@ -5,12 +5,13 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo lint sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
+.PHONY: help deps venv test demo lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
 
 help:
 	@echo "make demo    the main job: probe real VMX under Bochs and show the layout"
 	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots)"
-	@echo "make deps | venv | lint | sim | sim-test | kbuild | checkpatch | vmx-probe | vmx-kvm | clean"
+	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
+	@echo "     vmx-probe | vmx-kvm | clean"
 
 deps:
 	@scripts/install-deps.sh
@@ -27,7 +28,16 @@ test: deps venv
 	@scripts/run-tests.sh
 
 lint: deps venv
-	@TEST_STEPS="lint-python lint-shell checkpatch" scripts/run-tests.sh
+	@TEST_STEPS="lint-python lint-shell checkpatch lint-ansible" scripts/run-tests.sh
+
+# ansible-lint (production profile) and ansible-test sanity on the collection
+lint-ansible: deps venv
+	@TEST_STEPS="lint-ansible" scripts/run-tests.sh
+
+# molecule scenario `container` (rootful podman, local Debian 12 image);
+# other scenarios: scripts/molecule.sh SCENARIO
+molecule: deps venv
+	@TEST_STEPS="molecule-container" scripts/run-tests.sh
 
 sim: deps
 	$(MAKE) -C $(MODSRC) sim

@@ -15,6 +15,9 @@ pkgs=(
 	bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common
 	# lint
 	shellcheck perl
+	# molecule container tests: rootful podman with runc (crun fails on these
+	# hosts), its network stack, and mmdebstrap for the Debian 12 image
+	podman runc netavark aardvark-dns iptables mmdebstrap
 	# the project venv
 	python3-venv
 )

@@ -16,11 +16,13 @@ step_lint_shell() {
 step_checkpatch() { scripts/checkpatch.sh; }
 step_sim_suite() { make -s -C "$modsrc" sim sim-test; }
 step_pytest() { "$venv/pytest" -q; }
+step_lint_ansible() { scripts/lint-ansible.sh; }
+step_molecule_container() { scripts/molecule.sh container; }
 step_kbuild() { scripts/kbuild-test.sh 6.1 6.12; }
 step_vmx_probe() { tests/vmx/vmx-probe.sh; }
 step_vmx_kvm() { tests/vmx/vmx-kvm.sh; }
 
-all="lint-python lint-shell checkpatch sim-suite pytest kbuild vmx-probe vmx-kvm"
+all="lint-python lint-shell checkpatch sim-suite pytest lint-ansible molecule-container kbuild vmx-probe vmx-kvm"
 steps=${TEST_STEPS:-$all}
 passed=0 failed=0 report=()
 for s in $steps; do

@@ -8,9 +8,10 @@ aside and otherwise ignored, as the contract requires.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 try:
     from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcs_fields import (
@@ -77,7 +78,8 @@ class Field:
         """Region bit position of each field bit (None: not stored)."""
         if self.bits is not None:
             return self.bits
-        assert self.offset is not None
+        if self.offset is None:
+            raise VmcsinfoError(f"{self.name} has neither an offset nor bit positions")
         return tuple(self.offset * 8 + i for i in range(self.width))
 
     def decode(self, region: bytes) -> int:
@@ -103,7 +105,7 @@ class Vmcsinfo:
     cpu_signature: int
     microcode: int
     fields: tuple[Field, ...]
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict = dataclasses.field(default_factory=dict, compare=False)
 
     def field(self, name: str) -> Field | None:
         for f in self.fields:
@@ -254,7 +256,7 @@ def parse(text: str) -> Vmcsinfo:
                 raise VmcsinfoError(f"{name} and {claimed[pos]} both claim VMCS bit {pos:#x}", no)
             claimed[pos] = name
         out.append(f)
-    count_no, _ = header["FIELD_COUNT"]
+    count_no = header["FIELD_COUNT"][0]
     if num("FIELD_COUNT") != len(out):
         raise VmcsinfoError(
             f"FIELD_COUNT says {num('FIELD_COUNT'):#x} but {len(out):#x} FIELD/BITS lines follow",

@@ -184,7 +184,7 @@ class Dkms:
 
     def status(self) -> list[dict[str, str | None]]:
         """Entries of `dkms status -m vmcsinfo`: version, kernel, arch, state."""
-        _, out = self.run("status", "-m", PACKAGE, check=False)
+        out = self.run("status", "-m", PACKAGE, check=False)[1]
         entries = []
         for line in out.splitlines():
             m = _STATUS_RE.match(line.strip())
@@ -211,13 +211,13 @@ def cert_cn(module: AnsibleModule, path: str | None) -> str | None:
         der = f.read(2)[:1] == b"\x30"
     form = "DER" if der else "PEM"
     argv = [openssl, "x509", "-inform", form, "-in", path, "-noout", "-subject"]
-    rc, out, _ = module.run_command([*argv, "-nameopt", "multiline"])
+    rc, out = module.run_command([*argv, "-nameopt", "multiline"])[:2]
     if rc != 0:
         module.fail_json(msg=f"{path} is not a readable X.509 certificate: fix or replace it")
     for line in out.splitlines():
-        key, _, value = line.strip().partition("=")
-        if key.strip() == "commonName":
-            return value.strip()
+        parts = line.strip().partition("=")
+        if parts[0].strip() == "commonName":
+            return parts[2].strip()
     return None
 
 
@@ -238,7 +238,7 @@ def modinfo(module: AnsibleModule, kernel: str) -> dict[str, str | None]:
         ("signer", "signer"),
         ("modversion", "version"),
     ):
-        rc, out, _ = module.run_command([tool, "-k", kernel, "-F", field, PACKAGE])
+        rc, out = module.run_command([tool, "-k", kernel, "-F", field, PACKAGE])[:2]
         value = out.strip() if rc == 0 else ""
         info[key] = value or None
     return info
