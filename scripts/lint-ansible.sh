@@ -35,6 +35,9 @@ prepare_ansible_test() {
 }
 
 rc=0
+echo "lint-ansible: role READMEs match meta/argument_specs.yml"
+python "$here/role_docs.py" --check || rc=1
+
 t0=$SECONDS
 targets=(collections/ansible_collections/fujitsu/vmcsinfo)
 [ -f "$top/deploy.yml" ] && targets+=(deploy.yml)

@@ -39,6 +39,11 @@ if [ "$scenario" = container ]; then
 	VMCSINFO_CONTAINER_IMAGE=$("$here/container-image.sh")
 	export VMCSINFO_CONTAINER_IMAGE
 	export VMCSINFO_APT_ARCHIVES=${VMCSINFO_APT_ARCHIVES:-${XDG_CACHE_HOME:-$HOME/.cache}/vmcsinfo/apt-archives}
+	# The two Debian kernels the scenario builds for (the newest 6.1 and 6.12
+	# that bookworm's apt sources carry, as for the kbuild and Bochs tests).
+	VMCSINFO_KERNEL_6_1=$("$here/kernels.sh" version 6.1)
+	VMCSINFO_KERNEL_6_12=$("$here/kernels.sh" version 6.12)
+	export VMCSINFO_KERNEL_6_1 VMCSINFO_KERNEL_6_12
 fi
 
 # Deterministic scenario discovery (molecule would fall back to COLL/molecule/

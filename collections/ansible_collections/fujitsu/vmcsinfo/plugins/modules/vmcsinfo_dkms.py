@@ -371,11 +371,15 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
     try:
         if mode == "tarball":
             for k in todo:
-                dkms.run(
-                    "ldtarball",
-                    os.path.join(tar_dir, tarball_name(version, k, dkms.arch)),
-                    "--force",
-                )
+                tar = os.path.join(tar_dir, tarball_name(version, k, dkms.arch))
+                rc, out = dkms.run("ldtarball", tar, "--force", check=False)
+                # DKMS 3.0.x ends a binaries-only load with a test that is false
+                # when no /usr/src tree exists, so it exits 1 after loading
+                # everything: judge by what it loaded.
+                built = f"/var/lib/dkms/{PACKAGE}/{version}/{k}/{dkms.arch}/module"
+                if not os.path.isdir(built) or not os.listdir(built):
+                    tail_out = out.strip()[-1500:]
+                    raise DkmsError(f"dkms ldtarball {tar} failed (exit {rc}): {tail_out}")
         elif newly_added:
             dkms.run("add", "-m", PACKAGE, "-v", version)
         if mode != "tarball":
