@@ -38,6 +38,12 @@ rc=0
 echo "lint-ansible: role READMEs match meta/argument_specs.yml"
 python "$here/role_docs.py" --check || rc=1
 
+echo "lint-ansible: ansible-playbook deploy.yml --syntax-check"
+if [ -f "$top/deploy.yml" ]; then
+	(cd "$top" && ANSIBLE_CONFIG="$top/ansible.cfg" ansible-playbook deploy.yml --syntax-check \
+		-i inventories/example/hosts.yml) || rc=1
+fi
+
 t0=$SECONDS
 targets=(collections/ansible_collections/fujitsu/vmcsinfo)
 [ -f "$top/deploy.yml" ] && targets+=(deploy.yml)
