@@ -18,6 +18,9 @@ pkgs=(
 	# molecule container tests: rootful podman with runc (crun fails on these
 	# hosts), its network stack, and mmdebstrap for the Debian 12 image
 	podman runc netavark aardvark-dns iptables mmdebstrap
+	# the lab VM (scripts/lab-vm.sh): QEMU, its qcow2 overlays, the ext4 root
+	# image made with mkfs.ext4 -d, and ssh into the guest
+	qemu-system-x86 qemu-utils e2fsprogs openssh-client
 	# the project venv
 	python3-venv
 )

@@ -1,0 +1,545 @@
+#!/usr/bin/env bash
+# The lab VM: a throwaway Debian 12 guest under QEMU that deploy.yml (make demo)
+# and the molecule `vm` scenario run against. tests/lab/README.md explains it.
+#
+#   scripts/lab-vm.sh image               build (or reuse) the image; print its root.img path
+#   scripts/lab-vm.sh up                  image + boot (unless running) + wait for ssh
+#   scripts/lab-vm.sh down                stop the VM, delete its overlay and run state
+#   scripts/lab-vm.sh status              running or not, ssh port, accel (exit 0 running, 3 not)
+#   scripts/lab-vm.sh ssh [CMD...]        run CMD (or a login shell) in the guest as root
+#   scripts/lab-vm.sh wait-ssh [TIMEOUT]  wait until ssh works (after a guest reboot or crash)
+#
+# Environment: LAB_MEM (MiB, default 2048), LAB_CPUS (default 2), LAB_SSH_PORT
+# (default 2222, the next free one when that is taken; an explicit port must be
+# free), LAB_ACCEL (auto | kvm | tcg, default auto: kvm only where KVM runs stock
+# kernels, see accel_choose), LAB_CPU (QEMU -cpu, default host on KVM, max on
+# TCG; TCG's max is an AuthenticAMD CPU, max,vendor=GenuineIntel an Intel one
+# without VMX). Progress and timings go to stderr.
+#
+# The image (ext4 root file system, kernel, initrd) is cached under
+# ${XDG_CACHE_HOME:-~/.cache}/vmcsinfo/lab/<recipe hash>/ and rebuilt only when
+# the recipe section of this script (between the RECIPE markers) or the host's
+# Debian mirror changes. Run state lives in build/lab/ of the repository:
+# qcow2 overlay, pid, ssh key and port, serial log, QEMU log.
+set -euo pipefail
+
+here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+self=$here/$(basename "${BASH_SOURCE[0]}")
+top=$(dirname "$here")
+# shellcheck source=debpkgs.sh
+. "$here/debpkgs.sh"
+PROG=lab-vm
+
+cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/vmcsinfo/lab
+state=$top/build/lab
+LAB_MEM=${LAB_MEM:-2048}
+LAB_CPUS=${LAB_CPUS:-2}
+LAB_ACCEL=${LAB_ACCEL:-auto}
+default_port=2222
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 1
+}
+
+usage() {
+	sed -n '5,10p' "$self" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+# ---------------------------------------------------------------------------
+# The host's Debian mirror (the image uses what this host's apt uses).
+
+# The first URI this host's apt sources use for SUITE (one-line .list files
+# and deb822 .sources files), or nothing. Same rule as container-image.sh.
+host_uri() {
+	local suite=$1 f
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -r "$f" ] || continue
+		awk -v s="$suite" '$1 == "deb" {
+			i = 2
+			if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+			if ($(i + 1) == s) { print $i; exit }
+		}' "$f"
+	done
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		awk -v s="$suite" 'BEGIN { RS = ""; FS = "\n" }
+		{
+			types = uris = suites = ""; enabled = "yes"
+			for (i = 1; i <= NF; i++) {
+				if ($i ~ /^#/ || !match($i, /^[A-Za-z-]+:/)) continue
+				k = tolower(substr($i, 1, RLENGTH - 1)); v = substr($i, RLENGTH + 1)
+				gsub(/^[ \t]+|[ \t]+$/, "", v)
+				if (k == "types") types = v; else if (k == "uris") uris = v
+				else if (k == "suites") suites = v; else if (k == "enabled") enabled = tolower(v)
+			}
+			if (enabled != "no" && (" " types " ") ~ / deb / && (" " suites " ") ~ (" " s " ")) {
+				split(uris, u, /[ \t]+/); print u[1]; exit
+			}
+		}' "$f"
+	done
+}
+
+mirrors() {
+	mirror=$(host_uri bookworm | head -n1)
+	security=$(host_uri bookworm-security | head -n1)
+	mirror=${mirror:-http://deb.debian.org/debian}
+	security=${security:-http://deb.debian.org/debian-security}
+}
+
+# >>> RECIPE: everything from here to "<<< RECIPE" is hashed into the image key.
+# A change here (or of the host's mirror) builds a new image on the next `up`.
+
+image_size=6G
+# Packages baked in so the guest never runs long apt installs under TCG: what
+# deploy.yml's roles install (dkms kmod openssl make gcc, linux-headers-amd64,
+# kdump-tools kexec-tools makedumpfile) plus a bootable systemd system with
+# ssh and Python for Ansible.
+image_include=(
+	linux-image-amd64 linux-headers-amd64 initramfs-tools zstd
+	systemd systemd-sysv udev dbus kmod e2fsprogs procps iproute2
+	openssh-server ca-certificates sudo
+	python3 python3-apt
+	dkms gcc make openssl
+	kdump-tools kexec-tools makedumpfile busybox file bsdextrautils
+)
+# Modules the QEMU guest needs to mount its root (virtio disk on q35, ext4):
+# both initrds are built with MODULES=list, from the explicit list, because
+# MODULES=most makes the boot slower under TCG and MODULES=dep (kdump-tools'
+# choice for its initrd) would look at the *build host's* root device.
+image_initrd_modules=(virtio_pci virtio_blk virtio_net virtio_rng ext4 crc32c_generic)
+
+# Runs inside mmdebstrap (--customize-hook) with the new root as $1, after all
+# packages are installed; /proc, /sys and /dev are mounted in it.
+recipe_customize() {
+	local root=$1 kver
+	kver=$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)
+	[ -n "$kver" ] || die "no kernel in the image"
+	[ "$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 | wc -l)" -eq 1 ] ||
+		die "more than one kernel in the image: $(ls "$root/lib/modules")"
+	chroot "$root" test -e "/lib/modules/$kver/build/Makefile" ||
+		die "linux-headers-amd64 did not bring the headers of $kver (linux-image-amd64 and linux-headers-amd64 out of step in the mirror?)"
+
+	echo lab-vm >"$root/etc/hostname"
+	cat >"$root/etc/hosts" <<-'EOF'
+		127.0.0.1	localhost
+		127.0.1.1	lab-vm
+		::1		localhost ip6-localhost ip6-loopback
+	EOF
+	# QEMU user networking: DHCP on the NIC, its DNS relay at 10.0.2.3.
+	echo 'nameserver 10.0.2.3' >"$root/etc/resolv.conf"
+	cat >"$root/etc/systemd/network/10-lab.network" <<-'EOF'
+		[Match]
+		Type=ether
+
+		[Network]
+		DHCP=ipv4
+	EOF
+	chroot "$root" systemctl enable systemd-networkd.service
+	# fsck pass 0: a crash leaves only the journal to replay, which mount does.
+	echo '/dev/vda / ext4 errors=remount-ro 0 0' >"$root/etc/fstab"
+
+	# sshd: root by key only. The key is the lab's, generated on the host at
+	# `up` and handed in per boot through QEMU's fw_cfg (lab-ssh-key.service),
+	# so the cached image holds no credentials.
+	cat >"$root/etc/ssh/sshd_config.d/lab-vm.conf" <<-'EOF'
+		PermitRootLogin prohibit-password
+		PasswordAuthentication no
+		KbdInteractiveAuthentication no
+		UseDNS no
+	EOF
+	install -d -m 0700 "$root/root/.ssh"
+	install -d "$root/usr/local/sbin"
+	cat >"$root/usr/local/sbin/lab-ssh-key" <<-'EOF'
+		#!/bin/sh
+		# Install root's authorized_keys from QEMU fw_cfg (scripts/lab-vm.sh).
+		f=/sys/firmware/qemu_fw_cfg/by_name/opt/vmcsinfo/authorized_keys/raw
+		modprobe qemu_fw_cfg 2>/dev/null || true
+		[ -r "$f" ] || { echo "lab-ssh-key: no $f" >&2; exit 0; }
+		install -d -m 0700 /root/.ssh
+		install -m 0600 "$f" /root/.ssh/authorized_keys.new
+		mv /root/.ssh/authorized_keys.new /root/.ssh/authorized_keys
+	EOF
+	chmod 0755 "$root/usr/local/sbin/lab-ssh-key"
+	cat >"$root/etc/systemd/system/lab-ssh-key.service" <<-'EOF'
+		[Unit]
+		Description=Install root's ssh key from QEMU fw_cfg (lab VM)
+		Before=ssh.service
+		DefaultDependencies=no
+		After=local-fs.target
+
+		[Service]
+		Type=oneshot
+		ExecStart=/usr/local/sbin/lab-ssh-key
+
+		[Install]
+		WantedBy=multi-user.target
+	EOF
+	chroot "$root" systemctl enable lab-ssh-key.service
+	# No background apt in the guest: under TCG it takes minutes and holds the
+	# dpkg lock that deploy.yml needs.
+	chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer \
+		apt-daily.service apt-daily-upgrade.service e2scrub_all.timer e2scrub_reap.service
+
+	# Small initrds (see image_initrd_modules) for the boot and for kdump.
+	printf 'MODULES=list\n' >"$root/etc/initramfs-tools/conf.d/lab-vm.conf"
+	printf '%s\n' '# lab VM: what QEMU q35 + virtio + ext4 root needs (scripts/lab-vm.sh)' \
+		"${image_initrd_modules[@]}" >>"$root/etc/initramfs-tools/modules"
+	chroot "$root" update-initramfs -u -k "$kver"
+	# The kdump initrd, as kdump-tools' kernel hook makes it; and the sysctl
+	# stamp `kdump-config load` compares (a missing one makes it rebuild the
+	# initrd at the first load in the guest: minutes under TCG).
+	chroot "$root" /etc/kernel/postinst.d/kdump-tools "$kver"
+	[ -s "$root/var/lib/kdump/initrd.img-$kver" ] || die "no kdump initrd for $kver"
+	cp "$root/etc/kdump/sysctl.conf" "$root/var/lib/kdump/latest_sysctls-$kver"
+	ln -sfn "/boot/vmlinuz-$kver" "$root/var/lib/kdump/vmlinuz"
+	ln -sfn "/var/lib/kdump/initrd.img-$kver" "$root/var/lib/kdump/initrd.img"
+	# From now on no initramfs rebuilds in the guest (apt's trigger takes over
+	# 9 minutes under TCG). /etc/default/kdump-tools stays as packaged.
+	sed -i 's/^update_initramfs=.*/update_initramfs=no/' \
+		"$root/etc/initramfs-tools/update-initramfs.conf"
+	grep -qx 'update_initramfs=no' "$root/etc/initramfs-tools/update-initramfs.conf" ||
+		die "could not set update_initramfs=no"
+	echo "$kver" >"$root/etc/lab-vm-kernel"
+}
+
+# Build the root directory DIR with mmdebstrap. Debs are kept in DEBS between
+# builds (sync-in/sync-out), so a rebuild downloads only what changed.
+recipe_rootfs() {
+	local dir=$1 debs=$2 inc
+	inc=$(
+		IFS=,
+		echo "${image_include[*]}"
+	)
+	# The hooks run in mmdebstrap's shell, where $1 is the new root.
+	# shellcheck disable=SC2016
+	mmdebstrap --quiet --mode=root --variant=minbase --format=directory \
+		--include="$inc" \
+		--skip=essential/unlink --skip=cleanup/apt/lists \
+		--setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+		--setup-hook="sync-in '$debs' /var/cache/apt/archives/" \
+		--customize-hook="'$self' __customize \"\$1\"" \
+		--customize-hook="find '$debs' -maxdepth 1 -name '*.deb' -delete" \
+		--customize-hook="sync-out /var/cache/apt/archives '$debs'" \
+		bookworm "$dir" \
+		"deb $mirror bookworm main" \
+		"deb $mirror bookworm-updates main" \
+		"deb $security bookworm-security main"
+}
+
+# <<< RECIPE
+
+# Needs mirrors() to have run.
+recipe_key() {
+	{
+		sed -n '/^# >>> RECIPE/,/^# <<< RECIPE/p' "$self"
+		echo "$mirror $security"
+	} | sha256sum | cut -c1-12
+}
+
+# Build (or reuse) the image; sets img_dir (cache dir holding root.img,
+# vmlinuz, initrd.img, kver).
+image_ensure() {
+	local key tmp t0 t1 kver
+	mirrors
+	key=$(recipe_key)
+	img_dir=$cache_root/$key
+	if [ -s "$img_dir/root.img" ]; then
+		return 0
+	fi
+	mkdir -p "$cache_root"
+	exec 8>"$cache_root/.lock"
+	flock 8 # one build at a time; a concurrent run finds the result below
+	if [ -s "$img_dir/root.img" ]; then
+		exec 8>&-
+		return 0
+	fi
+	ensure_pkgs mmdebstrap e2fsprogs
+	tmp=$cache_root/$key.tmp
+	rm -rf "$tmp"
+	mkdir -p "$tmp" "$cache_root/debs"
+	t0=$SECONDS
+	log "building the image $key (mmdebstrap bookworm from $mirror; several minutes)"
+	recipe_rootfs "$tmp/root" "$cache_root/debs"
+	t1=$SECONDS
+	log "rootfs built in $((t1 - t0)) s ($(du -sh "$tmp/root" | cut -f1))"
+	kver=$(cat "$tmp/root/etc/lab-vm-kernel")
+	cp "$tmp/root/boot/vmlinuz-$kver" "$tmp/vmlinuz"
+	cp "$tmp/root/boot/initrd.img-$kver" "$tmp/initrd.img"
+	echo "$kver" >"$tmp/kver"
+	# No loop devices here: mkfs.ext4 -d copies the tree into a sparse file.
+	rm -f "$tmp/root.img"
+	truncate -s "$image_size" "$tmp/root.img"
+	mkfs.ext4 -q -F -L lab-root -d "$tmp/root" "$tmp/root.img"
+	rm -rf "$tmp/root"
+	log "root.img ($image_size sparse, $(du -h "$tmp/root.img" | cut -f1) used) in $((SECONDS - t1)) s"
+	# Only the newest image is kept (a running VM keeps its open file).
+	find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -name debs ! -name "$key" \
+		! -name "$key.tmp" -exec rm -rf {} +
+	mv "$tmp" "$img_dir"
+	exec 8>&-
+	log "image $key built in $((SECONDS - t0)) s: $img_dir"
+}
+
+# ---------------------------------------------------------------------------
+# Run state (build/lab/).
+
+pidfile=$state/qemu.pid
+overlay=$state/overlay.qcow2
+keyfile=$state/id_ed25519
+
+# The QEMU pid when our VM runs, else nothing (and exit 1).
+vm_pid() {
+	local pid
+	[ -r "$pidfile" ] || return 1
+	pid=$(cat "$pidfile" 2>/dev/null) || return 1
+	[ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
+	tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$overlay" || return 1
+	echo "$pid"
+}
+
+ssh_port() { cat "$state/ssh_port" 2>/dev/null; }
+
+need_state() {
+	if [ ! -s "$state/ssh_port" ] || [ ! -s "$keyfile" ]; then
+		die "no lab VM state in $state (run: $self up)"
+	fi
+}
+
+ssh_opts() {
+	ssh_args=(-i "$keyfile" -p "$(ssh_port)" -o BatchMode=yes -o IdentitiesOnly=yes
+		-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+		-o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=8)
+}
+
+ssh_ok() {
+	ssh_opts
+	timeout 30 ssh "${ssh_args[@]}" root@127.0.0.1 true </dev/null >/dev/null 2>&1
+}
+
+# Wait up to $1 seconds for ssh; fail when the VM dies meanwhile.
+wait_ssh() {
+	local limit=${1:-600} t0=$SECONDS
+	need_state
+	until ssh_ok; do
+		vm_pid >/dev/null || die "the VM is not running (see $state/serial.log and $state/qemu.log)"
+		[ $((SECONDS - t0)) -lt "$limit" ] || die "no ssh after $limit s (see $state/serial.log)"
+		sleep 3
+	done
+	log "ssh up after $((SECONDS - t0)) s"
+}
+
+port_free() {
+	! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+pick_port() {
+	local p
+	if [ -n "${LAB_SSH_PORT:-}" ]; then
+		port_free "$LAB_SSH_PORT" || die "LAB_SSH_PORT=$LAB_SSH_PORT is taken"
+		echo "$LAB_SSH_PORT"
+		return 0
+	fi
+	for ((p = default_port; p < default_port + 100; p++)); do
+		if port_free "$p"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port in $default_port-$((default_port + 99)) (set LAB_SSH_PORT)"
+}
+
+# ---------------------------------------------------------------------------
+# Acceleration. KVM only where it runs a stock kernel: Intel's or AMD's KVM
+# module is loaded (kvm_intel / kvm_amd; a /dev/kvm from anything else, e.g.
+# PVM's kvm_pvm on these build machines, runs only specially built guests), the
+# device is usable, and the image's own kernel prints its banner under
+# `-accel kvm -cpu host` within 30 s. Otherwise TCG (no VMX in the guest then:
+# QEMU TCG does not emulate VMX). Sets accel, accel_why.
+accel_choose() {
+	local vmlinuz=$1 probe
+	case $LAB_ACCEL in
+	tcg)
+		accel=tcg accel_why="LAB_ACCEL=tcg"
+		return 0
+		;;
+	kvm)
+		if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+			die "LAB_ACCEL=kvm but /dev/kvm is not usable"
+		fi
+		accel=kvm accel_why="LAB_ACCEL=kvm"
+		return 0
+		;;
+	auto) ;;
+	*) die "LAB_ACCEL must be auto, kvm or tcg (not '$LAB_ACCEL')" ;;
+	esac
+	accel=tcg
+	if [ ! -e /dev/kvm ]; then
+		accel_why="no /dev/kvm"
+	elif [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+		accel_why="/dev/kvm not accessible"
+	elif [ ! -d /sys/module/kvm_intel ] && [ ! -d /sys/module/kvm_amd ]; then
+		accel_why="/dev/kvm is not Intel's or AMD's KVM ($(find /sys/module -maxdepth 1 -name 'kvm*' -printf '%f ' 2>/dev/null))"
+	else
+		probe=$state/kvm-probe.log
+		rm -f "$probe"
+		timeout 30 qemu-system-x86_64 -accel kvm -cpu host -machine q35 -m 256 \
+			-display none -vga none -nodefaults -no-reboot -serial "file:$probe" \
+			-kernel "$vmlinuz" -append "console=ttyS0 earlyprintk=ttyS0 panic=-1" \
+			>/dev/null 2>&1 || true
+		if grep -q 'Linux version' "$probe" 2>/dev/null; then
+			accel=kvm accel_why="KVM boots the image's kernel"
+		else
+			accel_why="KVM probe boot failed (see $probe)"
+		fi
+	fi
+}
+
+# Whether the guest will see VMX: KVM on a VMX host with nested VMX on.
+guest_vmx() {
+	local nested
+	[ "$accel" = kvm ] || {
+		echo no
+		return 0
+	}
+	nested=$(cat /sys/module/kvm_intel/parameters/nested 2>/dev/null || true)
+	if grep -qw vmx /proc/cpuinfo && [[ $nested == [Yy1]* ]]; then echo yes; else echo no; fi
+}
+
+# ---------------------------------------------------------------------------
+# Commands.
+
+cmd_image() {
+	image_ensure
+	echo "$img_dir/root.img"
+}
+
+cmd_up() {
+	local t0=$SECONDS t1 pid port accel accel_why cmdline qemu_accel backing
+	mkdir -p "$state"
+	exec 9>"$state/.lock"
+	flock 9
+	if pid=$(vm_pid); then
+		if ssh_ok; then
+			log "already up (pid $pid, ssh port $(ssh_port), accel $(cat "$state/accel"))"
+			return 0
+		fi
+		log "VM running (pid $pid) but no ssh yet: waiting"
+		wait_ssh 600
+		return 0
+	fi
+	ensure_pkgs qemu-system-x86 qemu-utils openssh-client
+	t1=$SECONDS
+	image_ensure
+	log "image ready in $((SECONDS - t1)) s: $img_dir"
+
+	port=$(pick_port)
+	[ -s "$keyfile" ] || {
+		rm -f "$keyfile" "$keyfile.pub"
+		ssh-keygen -q -t ed25519 -N '' -C "vmcsinfo-lab@$(hostname)" -f "$keyfile"
+	}
+	# Keep the overlay of a VM that stopped by itself when it sits on the
+	# current image; otherwise start from a fresh one.
+	if [ -f "$overlay" ]; then
+		backing=$(qemu-img info --output=json "$overlay" 2>/dev/null |
+			python3 -c 'import json,sys; print(json.load(sys.stdin).get("backing-filename",""))' || true)
+		if [ "$backing" = "$img_dir/root.img" ]; then
+			log "reusing the overlay of the stopped VM ($overlay)"
+		else
+			log "overlay is on another image: starting from a fresh one"
+			rm -f "$overlay"
+		fi
+	fi
+	[ -f "$overlay" ] || qemu-img create -q -f qcow2 -F raw -b "$img_dir/root.img" "$overlay"
+
+	accel_choose "$img_dir/vmlinuz"
+	case $accel in
+	kvm) qemu_accel=(-accel kvm -cpu "${LAB_CPU:-host}") ;;
+	*) qemu_accel=(-accel "tcg,thread=multi" -cpu "${LAB_CPU:-max}") ;;
+	esac
+	echo "$port" >"$state/ssh_port"
+	echo "$accel" >"$state/accel"
+	echo "${qemu_accel[*]}" >"$state/qemu_accel"
+	guest_vmx >"$state/guest_vmx"
+	echo "$img_dir" >"$state/image"
+	# panic=10: without kdump loaded a crash reboots instead of hanging; with
+	# kdump loaded the crash kernel runs first and ends in `reboot -f`, which
+	# restarts this same -kernel boot (hence no -no-reboot).
+	cmdline="root=/dev/vda rw console=ttyS0,115200 crashkernel=256M panic=10"
+	log "booting (accel $accel: $accel_why; ssh on 127.0.0.1:$port; ${LAB_MEM} MiB, $LAB_CPUS CPUs)"
+	t1=$SECONDS
+	rm -f "$pidfile"
+	: >"$state/serial.log"
+	# (QEMU must not inherit the lock fds 8 and 9: it would hold the locks.)
+	if ! qemu-system-x86_64 -name lab-vm -machine q35 "${qemu_accel[@]}" \
+		-m "$LAB_MEM" -smp "$LAB_CPUS" \
+		-kernel "$img_dir/vmlinuz" -initrd "$img_dir/initrd.img" -append "$cmdline" \
+		-drive "file=$overlay,format=qcow2,if=virtio,cache=unsafe,discard=unmap" \
+		-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$port-:22" \
+		-device virtio-rng-pci \
+		-fw_cfg "name=opt/vmcsinfo/authorized_keys,file=$keyfile.pub" \
+		-serial "file:$state/serial.log" -display none -vga none -monitor none \
+		-daemonize -pidfile "$pidfile" >"$state/qemu.log" 2>&1 8>&- 9>&-; then
+		cat "$state/qemu.log" >&2
+		die "QEMU did not start"
+	fi
+	log "QEMU started (pid $(cat "$pidfile")), waiting for ssh"
+	wait_ssh 900
+	log "up: boot to ssh $((SECONDS - t1)) s, whole \`up\` $((SECONDS - t0)) s (ssh port $port, accel $accel)"
+}
+
+cmd_down() {
+	local pid i
+	if pid=$(vm_pid); then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+		log "stopped the VM (pid $pid)"
+	else
+		log "not running"
+	fi
+	rm -rf "$state"
+}
+
+cmd_status() {
+	local pid
+	if pid=$(vm_pid); then
+		echo "state: running (pid $pid)"
+		echo "ssh: root@127.0.0.1 port $(ssh_port) key $keyfile"
+		echo "accel: $(cat "$state/accel" 2>/dev/null) ($(cat "$state/qemu_accel" 2>/dev/null); guest VMX: $(cat "$state/guest_vmx" 2>/dev/null))"
+		echo "image: $(cat "$state/image" 2>/dev/null)"
+		echo "serial log: $state/serial.log"
+		if ssh_ok; then echo "ssh_ok: yes"; else echo "ssh_ok: no"; fi
+		return 0
+	fi
+	echo "state: stopped"
+	return 3
+}
+
+cmd_ssh() {
+	need_state
+	ssh_opts
+	if [ $# -eq 0 ] && [ -t 0 ]; then
+		exec ssh -t "${ssh_args[@]}" root@127.0.0.1
+	fi
+	exec ssh "${ssh_args[@]}" root@127.0.0.1 "$@"
+}
+
+case ${1:-} in
+image) cmd_image ;;
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+ssh)
+	shift
+	cmd_ssh "$@"
+	;;
+wait-ssh) wait_ssh "${2:-600}" ;;
+__customize) recipe_customize "$2" ;; # mmdebstrap's customize hook
+*) usage ;;
+esac
