@@ -5,10 +5,11 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
+.PHONY: help deps venv test demo demo-down lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
 
 help:
-	@echo "make demo    the main job: probe real VMX under Bochs and show the layout"
+	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
+	@echo "make demo-down  stop and remove the lab VM"
 	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots)"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
 	@echo "     vmx-probe | vmx-kvm | clean"
@@ -57,13 +58,12 @@ vmx-probe: deps
 vmx-kvm: deps
 	tests/vmx/vmx-kvm.sh
 
-# Until the lab VM lands (issue 4), the demo is the real probe on a real VMX
-# CPU (Bochs), shown as a table.
-demo: deps venv vmx-probe
-	@$(VENV)/bin/python scripts/show_vmcsinfo.py $(VMX_OUT)/vmcsinfo
-	@echo
-	@echo "The lab VM part of the demo (deploy.yml on a QEMU VM, a real crash dump)"
-	@echo "is not built yet: it is issue 4."
+# The main job on the lab VM (deploy.yml, facts) and a real VMX probe (Bochs).
+demo: deps venv
+	@scripts/demo.sh
+
+demo-down:
+	@scripts/lab-vm.sh down
 
 clean:
 	$(MAKE) -C $(MODSRC) clean KDIR=/nonexistent
