@@ -51,43 +51,7 @@ usage() {
 # ---------------------------------------------------------------------------
 # The host's Debian mirror (the image uses what this host's apt uses).
 
-# The first URI this host's apt sources use for SUITE (one-line .list files
-# and deb822 .sources files), or nothing. Same rule as container-image.sh.
-host_uri() {
-	local suite=$1 f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] || continue
-		awk -v s="$suite" '$1 == "deb" {
-			i = 2
-			if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
-			if ($(i + 1) == s) { print $i; exit }
-		}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk -v s="$suite" 'BEGIN { RS = ""; FS = "\n" }
-		{
-			types = uris = suites = ""; enabled = "yes"
-			for (i = 1; i <= NF; i++) {
-				if ($i ~ /^#/ || !match($i, /^[A-Za-z-]+:/)) continue
-				k = tolower(substr($i, 1, RLENGTH - 1)); v = substr($i, RLENGTH + 1)
-				gsub(/^[ \t]+|[ \t]+$/, "", v)
-				if (k == "types") types = v; else if (k == "uris") uris = v
-				else if (k == "suites") suites = v; else if (k == "enabled") enabled = tolower(v)
-			}
-			if (enabled != "no" && (" " types " ") ~ / deb / && (" " suites " ") ~ (" " s " ")) {
-				split(uris, u, /[ \t]+/); print u[1]; exit
-			}
-		}' "$f"
-	done
-}
-
-mirrors() {
-	mirror=$(host_uri bookworm | head -n1)
-	security=$(host_uri bookworm-security | head -n1)
-	mirror=${mirror:-http://deb.debian.org/debian}
-	security=${security:-http://deb.debian.org/debian-security}
-}
+mirrors() { host_mirrors bookworm; }
 
 # >>> RECIPE: everything from here to "<<< RECIPE" is hashed into the image key.
 # A change here (or of the host's mirror) builds a new image on the next `up`.
