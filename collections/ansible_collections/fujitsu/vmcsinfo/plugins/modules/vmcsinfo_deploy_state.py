@@ -1,0 +1,405 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Record and check a host's converged vmcsinfo deployment (deploy.yml's fast path)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vmcsinfo_deploy_state
+short_description: Whether a host is still as the last complete vmcsinfo deployment left it
+version_added: 0.1.0
+description:
+  - C(deploy.yml) runs the build, load and kdump roles (dozens of tasks, each a round trip to the
+    host) only on hosts that need them. After a run that left nothing pending, it records the host's
+    state with O(state=record); the next run checks it with O(state=check) in one round trip and
+    skips the roles when nothing changed.
+  - The record holds the O(fingerprint) of what was deployed (computed on the controller from the
+    collection's content, the module source and the C(vmcsinfo_*) variables), a checksum, mode and
+    owner of every file the roles manage (O(paths)), the installed and running kernels, and the
+    runtime state the roles act on (crash kernel memory, kdump loaded, the vmcsinfo and kvm_intel
+    modules).
+  - Any difference, including a file edited or removed by hand, a new kernel, a reboot that left
+    kdump unloaded or a changed variable, makes O(state=check) return RV(converged=false) with the
+    reasons, and C(deploy.yml) runs the roles in full.
+author:
+  - fujitsu.vmcsinfo developers (@fujitsu)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  state:
+    description:
+      - V(check) compares the host with the record and changes nothing.
+      - V(record) writes the record (only when it differs, ignoring its time stamp).
+      - V(absent) removes the record, so that the next run is a full one.
+    type: str
+    choices: [check, record, absent]
+    default: check
+  fingerprint:
+    description:
+      - The controller-side fingerprint of what is being deployed. Required for V(check) and
+        V(record).
+    type: str
+  paths:
+    description:
+      - Glob patterns (C(**) matches any depth) of the files whose content, mode and owner are part
+        of the state. Symbolic links are recorded by their target. The default covers every file the
+        collection's roles manage.
+    type: list
+    elements: str
+    default:
+      - /etc/modprobe.d/vmcsinfo.conf
+      - /etc/modules-load.d/vmcsinfo.conf
+      - /etc/udev/rules.d/90-vmcsinfo.rules
+      - /etc/systemd/system/vmcsinfo-persist.service
+      - /etc/systemd/system/*.wants/vmcsinfo-persist.service
+      - /etc/systemd/system/kdump*.service.d/*vmcsinfo*
+      - /etc/systemd/system/*.wants/kdump*.service
+      - /usr/libexec/vmcsinfo/*
+      - /etc/default/kdump-tools
+      - /etc/default/grub.d/*.cfg
+      - /boot/grub/grub.cfg
+      - /etc/kdump.conf
+      - /etc/kdump/post.d/*
+      - /etc/dkms/framework.conf.d/vmcsinfo*
+      - /etc/vmcsinfo/**
+      - /usr/src/vmcsinfo-*/**
+      - /var/lib/dkms/vmcsinfo/**
+      - /lib/modules/*/updates/dkms/vmcsinfo.ko*
+      - /var/lib/vmcsinfo/load-result
+      - /var/lib/vmcsinfo/vmcsinfo
+      - /var/lib/vmcsinfo/dkms-tarballs/*
+  path:
+    description:
+      - The record file.
+    type: path
+    default: /var/lib/vmcsinfo/deploy-state.json
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+notes:
+  - The record is bookkeeping for C(deploy.yml); the roles do not read it. Removing it (or running
+    C(deploy.yml -e vmcsinfo_deploy_full=true)) only makes the next run a full one.
+  - C(/var/lib/vmcsinfo/vmcsinfo.origin) is left out on purpose: the persist helper rewrites its
+    time stamp at every boot, while the VMCSINFO text itself stays the same.
+"""
+
+EXAMPLES = r"""
+- name: Is this host still as the last complete run left it?
+  fujitsu.vmcsinfo.vmcsinfo_deploy_state:
+    fingerprint: "{{ vmcsinfo_deploy_fingerprint }}"
+  register: vmcsinfo_deploy_check
+
+- name: Run the roles only when it is not
+  ansible.builtin.include_role:
+    name: fujitsu.vmcsinfo.vmcsinfo_build
+  when: not vmcsinfo_deploy_check.converged
+
+- name: Record the converged state for the next run
+  fujitsu.vmcsinfo.vmcsinfo_deploy_state:
+    state: record
+    fingerprint: "{{ vmcsinfo_deploy_fingerprint }}"
+"""
+
+RETURN = r"""
+converged:
+  description:
+    - Whether the record exists and matches the host and O(fingerprint) (O(state=check)); after
+      O(state=record), always true.
+  returned: always
+  type: bool
+  sample: true
+reasons:
+  description:
+    - Why the host is not converged (O(state=check)), at most 20 entries, most important first.
+  returned: always
+  type: list
+  elements: str
+  sample: ["changed: /etc/modprobe.d/vmcsinfo.conf", "new kernel: 6.1.0-57-amd64"]
+recorded_at:
+  description: When the record was written (UTC, ISO 8601), or null when there is none.
+  returned: always
+  type: str
+  sample: "2026-11-24T10:00:00Z"
+files:
+  description: How many files the record covers (after O(state=record) or O(state=check)).
+  returned: always
+  type: int
+  sample: 42
+path:
+  description: The record file.
+  returned: always
+  type: str
+  sample: /var/lib/vmcsinfo/deploy-state.json
+"""
+
+import glob
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+FORMAT = 1
+WHAT_CHANGED = "what is deployed changed (collection, module source or vmcsinfo_* variables)"
+MAX_REASONS = 20
+SYS = "/sys"
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def _file_entry(path: str) -> str | None:
+    """What a path is, in one comparable string; None for directories and vanished paths."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "link:" + os.readlink(path)
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        return f"unreadable:{e.strerror}"
+    return f"{stat.S_IMODE(st.st_mode):04o}:{st.st_uid}:{st.st_gid}:sha256:{h.hexdigest()}"
+
+
+def observe_files(patterns: list[str], exclude: str) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for pattern in patterns:
+        for p in glob.glob(pattern, recursive=True):
+            if p == exclude or p in files:
+                continue
+            entry = _file_entry(p)
+            if entry is not None:
+                files[p] = entry
+    return dict(sorted(files.items()))
+
+
+def observe_kernels(root: str = "/") -> dict[str, Any]:
+    def names(d: str, prefix: str = "") -> list[str]:
+        try:
+            entries = os.listdir(os.path.join(root, d))
+        except OSError:
+            return []
+        return sorted(
+            e[len(prefix) :] for e in entries if e.startswith(prefix) and len(e) > len(prefix)
+        )
+
+    return {
+        "running": os.uname().release,
+        "boot": names("boot", "vmlinuz-"),
+        "modules": names("lib/modules"),
+    }
+
+
+def observe_runtime(sys_root: str) -> dict[str, Any]:
+    def sysval(rel: str) -> str | None:
+        return _read(os.path.join(sys_root, rel))
+
+    return {
+        "crash_kernel_memory": sysval("kernel/kexec_crash_size"),
+        "crash_kernel_loaded": sysval("kernel/kexec_crash_loaded"),
+        "vmcsinfo_loaded": os.path.isdir(os.path.join(sys_root, "module/vmcsinfo")),
+        "vmcsinfo_version": sysval("module/vmcsinfo/version"),
+        "vmcsinfo_srcversion": sysval("module/vmcsinfo/srcversion"),
+        "kvm_intel_loaded": os.path.isdir(os.path.join(sys_root, "module/kvm_intel")),
+    }
+
+
+def observe(patterns: list[str], record_path: str) -> dict[str, Any]:
+    return {
+        "kernels": observe_kernels(),
+        "runtime": observe_runtime(SYS),
+        "files": observe_files(patterns, record_path),
+    }
+
+
+def compare(record: dict[str, Any] | None, fingerprint: str, now: dict[str, Any]) -> list[str]:
+    """Reasons the host differs from the record (empty: converged)."""
+    if record is None:
+        return ["no record of a complete run (first run, or the last one left something pending)"]
+    if record.get("format") != FORMAT:
+        return [f"record format {record.get('format')!r} is not {FORMAT}"]
+    reasons: list[str] = []
+    if record.get("fingerprint") != fingerprint:
+        reasons.append(
+            "what is deployed changed (collection, module source or vmcsinfo_* variables)"
+        )
+    old_k, new_k = record.get("kernels") or {}, now["kernels"]
+    if old_k.get("running") != new_k["running"]:
+        reasons.append(f"running kernel is {new_k['running']} (was {old_k.get('running')})")
+    for key, what in (("boot", "/boot"), ("modules", "/lib/modules")):
+        old, new = set(old_k.get(key) or []), set(new_k[key])
+        reasons += [f"new kernel in {what}: {k}" for k in sorted(new - old)]
+        reasons += [f"kernel gone from {what}: {k}" for k in sorted(old - new)]
+    old_r = record.get("runtime") or {}
+    for key, value in now["runtime"].items():
+        if old_r.get(key) != value:
+            reasons.append(f"{key.replace('_', ' ')} is {value} (was {old_r.get(key)})")
+    old_f, new_f = record.get("files") or {}, now["files"]
+    for p in sorted(set(old_f) | set(new_f)):
+        if p not in new_f:
+            reasons.append(f"missing: {p}")
+        elif p not in old_f:
+            reasons.append(f"new: {p}")
+        elif old_f[p] != new_f[p]:
+            reasons.append(f"changed: {p}")
+    return reasons
+
+
+def load_record(path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The record, or (None, why not)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as e:
+        return None, f"record {path} is unreadable ({e}); it will be rewritten"
+    if not isinstance(data, dict):
+        return None, f"record {path} is not a JSON object; it will be rewritten"
+    return data, None
+
+
+def write_record(path: str, data: dict[str, Any]) -> None:
+    d = os.path.dirname(path)
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".deploy-state.", dir=d)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _comparable(data: dict[str, Any] | None) -> str:
+    if not data:
+        return ""
+    return (
+        json.dumps({k: v for k, v in data.items() if k != "recorded_at"}, indent=1, sort_keys=True)
+        + "\n"
+    )
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "state": {"type": "str", "choices": ["check", "record", "absent"], "default": "check"},
+            "fingerprint": {"type": "str"},
+            "paths": {
+                "type": "list",
+                "elements": "str",
+                "default": [
+                    "/etc/modprobe.d/vmcsinfo.conf",
+                    "/etc/modules-load.d/vmcsinfo.conf",
+                    "/etc/udev/rules.d/90-vmcsinfo.rules",
+                    "/etc/systemd/system/vmcsinfo-persist.service",
+                    "/etc/systemd/system/*.wants/vmcsinfo-persist.service",
+                    "/etc/systemd/system/kdump*.service.d/*vmcsinfo*",
+                    "/etc/systemd/system/*.wants/kdump*.service",
+                    "/usr/libexec/vmcsinfo/*",
+                    "/etc/default/kdump-tools",
+                    "/etc/default/grub.d/*.cfg",
+                    "/boot/grub/grub.cfg",
+                    "/etc/kdump.conf",
+                    "/etc/kdump/post.d/*",
+                    "/etc/dkms/framework.conf.d/vmcsinfo*",
+                    "/etc/vmcsinfo/**",
+                    "/usr/src/vmcsinfo-*/**",
+                    "/var/lib/dkms/vmcsinfo/**",
+                    "/lib/modules/*/updates/dkms/vmcsinfo.ko*",
+                    "/var/lib/vmcsinfo/load-result",
+                    "/var/lib/vmcsinfo/vmcsinfo",
+                    "/var/lib/vmcsinfo/dkms-tarballs/*",
+                ],
+            },
+            "path": {"type": "path", "default": "/var/lib/vmcsinfo/deploy-state.json"},
+        },
+        required_if=[("state", "check", ("fingerprint",)), ("state", "record", ("fingerprint",))],
+        supports_check_mode=True,
+    )
+    p = module.params
+    path: str = p["path"]
+    record, bad = load_record(path)
+    result: dict[str, Any] = {
+        "changed": False,
+        "converged": False,
+        "reasons": [],
+        "recorded_at": (record or {}).get("recorded_at"),
+        "files": 0,
+        "path": path,
+    }
+
+    if p["state"] == "absent":
+        if os.path.lexists(path):
+            result["changed"] = True
+            if module._diff:
+                result["diff"] = {"before": _comparable(record), "after": "", "before_header": path}
+            if not module.check_mode:
+                os.unlink(path)
+        result["recorded_at"] = None
+        module.exit_json(**result)
+
+    now = observe(p["paths"], path)
+    result["files"] = len(now["files"])
+    if p["state"] == "check":
+        reasons = compare(record, p["fingerprint"], now)
+        if bad:
+            reasons.insert(0, bad)
+        result["converged"] = not reasons
+        result["reasons"] = reasons[:MAX_REASONS]
+        if len(reasons) > MAX_REASONS:
+            result["reasons"][-1] = f"... and {len(reasons) - MAX_REASONS + 1} more differences"
+        module.exit_json(**result)
+
+    new = {"format": FORMAT, "fingerprint": p["fingerprint"], **now}
+    result["converged"] = True
+    if _comparable(record) != _comparable(new):
+        result["changed"] = True
+        new["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        result["recorded_at"] = new["recorded_at"]
+        if module._diff:
+            result["diff"] = {
+                "before": _comparable(record),
+                "after": _comparable(new),
+                "before_header": path,
+                "after_header": path,
+            }
+        if not module.check_mode:
+            try:
+                write_record(path, new)
+            except OSError as e:
+                module.fail_json(msg=f"cannot write the deploy record {path}: {e}", **result)
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()
