@@ -20,7 +20,7 @@ pkgs=(
 	podman runc netavark aardvark-dns iptables mmdebstrap
 	# the lab VM (scripts/lab-vm.sh): QEMU, its qcow2 overlays, the ext4 root
 	# image made with mkfs.ext4 -d, and ssh into the guest
-	qemu-system-x86 qemu-utils e2fsprogs openssh-client
+	qemu-system-x86 qemu-utils e2fsprogs fdisk openssh-client
 	# the project venv
 	python3-venv
 )

@@ -2,25 +2,32 @@
 # The lab VM: a throwaway Debian 12 guest under QEMU that deploy.yml (make demo)
 # and the molecule `vm` scenario run against. tests/lab/README.md explains it.
 #
-#   scripts/lab-vm.sh image               build (or reuse) the image; print its root.img path
+#   scripts/lab-vm.sh image               build (or reuse) the image; print its disk.img path
 #   scripts/lab-vm.sh up                  image + boot (unless running) + wait for ssh
 #   scripts/lab-vm.sh down                stop the VM, delete its overlay and run state
 #   scripts/lab-vm.sh status              running or not, ssh port, accel (exit 0 running, 3 not)
 #   scripts/lab-vm.sh ssh [CMD...]        run CMD (or a login shell) in the guest as root
 #   scripts/lab-vm.sh wait-ssh [TIMEOUT]  wait until ssh works (after a guest reboot or crash)
 #
-# Environment: LAB_MEM (MiB, default 2048), LAB_CPUS (default 2), LAB_SSH_PORT
+# Environment: LAB_STATE (the run-state directory, default build/lab; a
+# relative path is taken from the top of the repository; one VM per directory,
+# so several labs can run side by side, e.g. build/lab-molecule next to
+# build/lab), LAB_MEM (MiB, default 2048), LAB_CPUS (default 2), LAB_SSH_PORT
 # (default 2222, the next free one when that is taken; an explicit port must be
 # free), LAB_ACCEL (auto | kvm | tcg, default auto: kvm only where KVM runs stock
 # kernels, see accel_choose), LAB_CPU (QEMU -cpu, default host on KVM, max on
 # TCG; TCG's max is an AuthenticAMD CPU, max,vendor=GenuineIntel an Intel one
 # without VMX). Progress and timings go to stderr.
 #
-# The image (ext4 root file system, kernel, initrd) is cached under
+# The image is a partitioned raw disk (MBR, one ext4 partition, GRUB for BIOS
+# in the MBR and the gap before the partition): QEMU's SeaBIOS boots GRUB,
+# which boots the kernel with the command line of the guest's own
+# /boot/grub/grub.cfg, as on a real Debian host (update-grub in the guest
+# changes the next boot). It is cached under
 # ${XDG_CACHE_HOME:-~/.cache}/vmcsinfo/lab/<recipe hash>/ and rebuilt only when
 # the recipe section of this script (between the RECIPE markers) or the host's
-# Debian mirror changes. Run state lives in build/lab/ of the repository:
-# qcow2 overlay, pid, ssh key and port, serial log, QEMU log.
+# Debian mirror changes. Run state lives in $LAB_STATE: qcow2 overlay, pid, ssh
+# key and port, serial log, QEMU log.
 set -euo pipefail
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
@@ -31,7 +38,11 @@ top=$(dirname "$here")
 PROG=lab-vm
 
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/vmcsinfo/lab
-state=$top/build/lab
+state=${LAB_STATE:-build/lab}
+case $state in
+/*) ;;
+*) state=$top/$state ;;
+esac
 LAB_MEM=${LAB_MEM:-2048}
 LAB_CPUS=${LAB_CPUS:-2}
 LAB_ACCEL=${LAB_ACCEL:-auto}
@@ -57,12 +68,25 @@ mirrors() { host_mirrors bookworm; }
 # A change here (or of the host's mirror) builds a new image on the next `up`.
 
 image_size=6G
+# The root partition starts at 1 MiB, as a partitioner puts it; GRUB's core.img
+# lives in the gap before it (sectors 1-2047).
+image_part_offset=1048576
+# The kernel command line of /etc/default/grub (GRUB_CMDLINE_LINUX). panic=10:
+# without kdump loaded a crash reboots instead of hanging; with kdump loaded the
+# crash kernel runs first and ends in `reboot -f`, which resets the machine:
+# SeaBIOS and GRUB boot the normal kernel again (hence no QEMU -no-reboot).
+image_cmdline="console=ttyS0,115200 panic=10"
 # Packages baked in so the guest never runs long apt installs under TCG: what
 # deploy.yml's roles install (dkms kmod openssl make gcc, linux-headers-amd64,
 # kdump-tools kexec-tools makedumpfile) plus a bootable systemd system with
-# ssh and Python for Ansible.
+# ssh and Python for Ansible, and GRUB for BIOS: grub-pc-bin (the i386-pc
+# images and modules) and grub2-common (update-grub, grub-mkconfig; grub-common
+# brings grub-probe and grub-mkimage). Not grub-pc: its postinst asks debconf
+# for the install devices and runs grub-install, which needs a block device;
+# recipe_customize and recipe_disk do that part by hand.
 image_include=(
 	linux-image-amd64 linux-headers-amd64 initramfs-tools zstd
+	grub-pc-bin grub2-common
 	systemd systemd-sysv udev dbus kmod e2fsprogs procps iproute2
 	openssh-server ca-certificates sudo
 	python3 python3-apt
@@ -78,7 +102,7 @@ image_initrd_modules=(virtio_pci virtio_blk virtio_net virtio_rng ext4 crc32c_ge
 # Runs inside mmdebstrap (--customize-hook) with the new root as $1, after all
 # packages are installed; /proc, /sys and /dev are mounted in it.
 recipe_customize() {
-	local root=$1 kver
+	local root=$1 kver uuid
 	kver=$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)
 	[ -n "$kver" ] || die "no kernel in the image"
 	[ "$(find "$root/lib/modules" -mindepth 1 -maxdepth 1 | wc -l)" -eq 1 ] ||
@@ -102,8 +126,11 @@ recipe_customize() {
 		DHCP=ipv4
 	EOF
 	chroot "$root" systemctl enable systemd-networkd.service
-	# fsck pass 0: a crash leaves only the journal to replay, which mount does.
-	echo '/dev/vda / ext4 errors=remount-ro 0 0' >"$root/etc/fstab"
+	# The root file system by UUID (recipe_disk makes it with this UUID), as
+	# the Debian installer writes it. fsck pass 0: a crash leaves only the
+	# journal to replay, which mount does.
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	echo "UUID=$uuid / ext4 errors=remount-ro 0 0" >"$root/etc/fstab"
 
 	# sshd: root by key only. The key is the lab's, generated on the host at
 	# `up` and handed in per boot through QEMU's fw_cfg (lab-ssh-key.service),
@@ -174,6 +201,67 @@ recipe_customize() {
 	grep -qx 'update_initramfs=no' "$root/etc/initramfs-tools/update-initramfs.conf" ||
 		die "could not set update_initramfs=no"
 	echo "$kver" >"$root/etc/lab-vm-kernel"
+
+	recipe_grub "$root" "$kver" "$uuid"
+}
+
+# GRUB for BIOS, as grub-install would set it up, but without a block device:
+# the modules in /boot/grub/i386-pc, core.img built there (recipe_disk writes
+# it and boot.img to the disk), /etc/default/grub, and a first grub.cfg.
+recipe_grub() {
+	local root=$1 kver=$2 uuid=$3 lib=$1/usr/lib/grub/i386-pc
+	[ -s "$lib/boot.img" ] || die "no $lib/boot.img (grub-pc-bin)"
+	install -d "$root/boot/grub/i386-pc"
+	cp "$lib"/*.mod "$lib"/*.lst "$lib/boot.img" "$root/boot/grub/i386-pc/"
+	[ ! -e "$lib/modinfo.sh" ] || cp "$lib/modinfo.sh" "$root/boot/grub/i386-pc/"
+	# core.img: diskboot.img (sector 1) loads the rest from sector 2 on (its
+	# default blocklist; grub-mkimage fills in the length), then GRUB reads
+	# its modules and grub.cfg from the prefix.
+	chroot "$root" grub-mkimage -O i386-pc -d /usr/lib/grub/i386-pc \
+		-o /boot/grub/i386-pc/core.img -p '(hd0,msdos1)/boot/grub' \
+		biosdisk part_msdos ext2
+	chroot "$root" grub-editenv /boot/grub/grubenv create
+
+	# update-grub (grub-mkconfig) reads this, then /etc/default/grub.d/*.cfg
+	# in name order (kdump-tools.cfg adds crashkernel=384M-:128M to
+	# GRUB_CMDLINE_LINUX_DEFAULT; vmcsinfo_kdump's zz-vmcsinfo-kdump.cfg sets
+	# its own crashkernel=).
+	cat >"$root/etc/default/grub" <<-EOF
+		# Lab VM (scripts/lab-vm.sh): serial console only, no menu, no os-prober.
+		# update-grub sources this file, then /etc/default/grub.d/*.cfg.
+		GRUB_DEFAULT=0
+		GRUB_TIMEOUT=0
+		GRUB_DISTRIBUTOR=Debian
+		GRUB_CMDLINE_LINUX_DEFAULT=""
+		GRUB_CMDLINE_LINUX="$image_cmdline"
+		GRUB_TERMINAL=serial
+		GRUB_SERIAL_COMMAND="serial --unit=0 --speed=115200"
+		GRUB_DISABLE_OS_PROBER=true
+	EOF
+	# The first grub.cfg, by hand: grub-mkconfig can't run here (grub-probe
+	# needs the guest's block device). It boots the image's kernel the way the
+	# grub.cfg of update-grub in the guest does, but without /etc/default/grub.d:
+	# no crashkernel=, the state of a host that has just installed kdump-tools
+	# and not rebooted since. The first update-grub in the guest (the kdump
+	# role's) replaces it.
+	cat >"$root/boot/grub/grub.cfg" <<-EOF
+		# Written by scripts/lab-vm.sh at image build; update-grub replaces it.
+		serial --unit=0 --speed=115200
+		terminal_input serial
+		terminal_output serial
+		set default=0
+		set timeout=0
+		menuentry 'Debian GNU/Linux' --class debian --class gnu-linux --class gnu --class os {
+		  insmod gzio
+		  insmod part_msdos
+		  insmod ext2
+		  search --no-floppy --fs-uuid --set=root $uuid
+		  echo 'Loading Linux $kver ...'
+		  linux /boot/vmlinuz-$kver root=UUID=$uuid ro $image_cmdline
+		  echo 'Loading initial ramdisk ...'
+		  initrd /boot/initrd.img-$kver
+		}
+	EOF
 }
 
 # Build the root directory DIR with mmdebstrap. Debs are kept in DEBS between
@@ -200,6 +288,33 @@ recipe_rootfs() {
 		"deb $security bookworm-security main"
 }
 
+# Make the disk image IMG from the root directory ROOT without loop devices:
+# an MBR partition table (sfdisk works on a file) with one ext4 partition from
+# image_part_offset to the end, the file system written straight into it by
+# mkfs.ext4 -d with an offset, the first 440 bytes of GRUB's boot.img (its code; the rest of sector
+# 0 is the disk signature and the partition table) in sector 0, and core.img
+# from sector 1 on: what grub-install does on a BIOS disk. boot.img's
+# built-in defaults fit this layout: it loads sector 1 (kernel_sector) from
+# the drive the BIOS booted (boot_drive 0xff), and diskboot.img there reads
+# the rest of core.img from sector 2 on.
+recipe_disk() {
+	local root=$1 img=$2 uuid core size
+	uuid=$(awk '$2 == "/" && sub(/^UUID=/, "", $1) { print $1 }' "$root/etc/fstab")
+	[ -n "$uuid" ] || die "no UUID= for / in the image's fstab"
+	core=$root/boot/grub/i386-pc/core.img
+	[ "$(stat -c %s "$core")" -le $((image_part_offset - 512)) ] ||
+		die "GRUB's core.img does not fit before the partition"
+	rm -f "$img"
+	truncate -s "$image_size" "$img"
+	size=$(stat -c %s "$img")
+	printf 'label: dos\nstart=%d, type=83, bootable\n' $((image_part_offset / 512)) |
+		sfdisk -q --wipe-partitions never "$img"
+	mkfs.ext4 -q -F -L lab-root -U "$uuid" -E "offset=$image_part_offset" -d "$root" \
+		"$img" "$(((size - image_part_offset) / 1024))k"
+	dd if="$root/boot/grub/i386-pc/boot.img" of="$img" bs=440 count=1 conv=notrunc status=none
+	dd if="$core" of="$img" bs=512 seek=1 conv=notrunc status=none
+}
+
 # <<< RECIPE
 
 # Needs mirrors() to have run.
@@ -210,24 +325,24 @@ recipe_key() {
 	} | sha256sum | cut -c1-12
 }
 
-# Build (or reuse) the image; sets img_dir (cache dir holding root.img,
-# vmlinuz, initrd.img, kver).
+# Build (or reuse) the image; sets img_dir (cache dir holding disk.img, kver,
+# and vmlinuz for the KVM probe boot).
 image_ensure() {
 	local key tmp t0 t1 kver
 	mirrors
 	key=$(recipe_key)
 	img_dir=$cache_root/$key
-	if [ -s "$img_dir/root.img" ]; then
+	if [ -s "$img_dir/disk.img" ]; then
 		return 0
 	fi
 	mkdir -p "$cache_root"
 	exec 8>"$cache_root/.lock"
 	flock 8 # one build at a time; a concurrent run finds the result below
-	if [ -s "$img_dir/root.img" ]; then
+	if [ -s "$img_dir/disk.img" ]; then
 		exec 8>&-
 		return 0
 	fi
-	ensure_pkgs mmdebstrap e2fsprogs
+	ensure_pkgs mmdebstrap e2fsprogs fdisk
 	tmp=$cache_root/$key.tmp
 	rm -rf "$tmp"
 	mkdir -p "$tmp" "$cache_root/debs"
@@ -238,14 +353,10 @@ image_ensure() {
 	log "rootfs built in $((t1 - t0)) s ($(du -sh "$tmp/root" | cut -f1))"
 	kver=$(cat "$tmp/root/etc/lab-vm-kernel")
 	cp "$tmp/root/boot/vmlinuz-$kver" "$tmp/vmlinuz"
-	cp "$tmp/root/boot/initrd.img-$kver" "$tmp/initrd.img"
 	echo "$kver" >"$tmp/kver"
-	# No loop devices here: mkfs.ext4 -d copies the tree into a sparse file.
-	rm -f "$tmp/root.img"
-	truncate -s "$image_size" "$tmp/root.img"
-	mkfs.ext4 -q -F -L lab-root -d "$tmp/root" "$tmp/root.img"
+	recipe_disk "$tmp/root" "$tmp/disk.img"
 	rm -rf "$tmp/root"
-	log "root.img ($image_size sparse, $(du -h "$tmp/root.img" | cut -f1) used) in $((SECONDS - t1)) s"
+	log "disk.img ($image_size sparse, $(du -h "$tmp/disk.img" | cut -f1) used) in $((SECONDS - t1)) s"
 	# Only the newest image is kept (a running VM keeps its open file).
 	find "$cache_root" -mindepth 1 -maxdepth 1 -type d ! -name debs ! -name "$key" \
 		! -name "$key.tmp" -exec rm -rf {} +
@@ -255,11 +366,14 @@ image_ensure() {
 }
 
 # ---------------------------------------------------------------------------
-# Run state (build/lab/).
+# Run state ($LAB_STATE, default build/lab/).
 
 pidfile=$state/qemu.pid
 overlay=$state/overlay.qcow2
 keyfile=$state/id_ed25519
+# Everything `up` writes there (what `down` deletes).
+state_files=(.lock qemu.pid overlay.qcow2 id_ed25519 id_ed25519.pub ssh_port accel qemu_accel
+	guest_vmx image serial.log qemu.log kvm-probe.log)
 
 # The QEMU pid when our VM runs, else nothing (and exit 1).
 vm_pid() {
@@ -384,11 +498,11 @@ guest_vmx() {
 
 cmd_image() {
 	image_ensure
-	echo "$img_dir/root.img"
+	echo "$img_dir/disk.img"
 }
 
 cmd_up() {
-	local t0=$SECONDS t1 pid port accel accel_why cmdline qemu_accel backing
+	local t0=$SECONDS t1 pid port accel accel_why qemu_accel backing
 	mkdir -p "$state"
 	exec 9>"$state/.lock"
 	flock 9
@@ -416,14 +530,14 @@ cmd_up() {
 	if [ -f "$overlay" ]; then
 		backing=$(qemu-img info --output=json "$overlay" 2>/dev/null |
 			python3 -c 'import json,sys; print(json.load(sys.stdin).get("backing-filename",""))' || true)
-		if [ "$backing" = "$img_dir/root.img" ]; then
+		if [ "$backing" = "$img_dir/disk.img" ]; then
 			log "reusing the overlay of the stopped VM ($overlay)"
 		else
 			log "overlay is on another image: starting from a fresh one"
 			rm -f "$overlay"
 		fi
 	fi
-	[ -f "$overlay" ] || qemu-img create -q -f qcow2 -F raw -b "$img_dir/root.img" "$overlay"
+	[ -f "$overlay" ] || qemu-img create -q -f qcow2 -F raw -b "$img_dir/disk.img" "$overlay"
 
 	accel_choose "$img_dir/vmlinuz"
 	case $accel in
@@ -435,18 +549,17 @@ cmd_up() {
 	echo "${qemu_accel[*]}" >"$state/qemu_accel"
 	guest_vmx >"$state/guest_vmx"
 	echo "$img_dir" >"$state/image"
-	# panic=10: without kdump loaded a crash reboots instead of hanging; with
-	# kdump loaded the crash kernel runs first and ends in `reboot -f`, which
-	# restarts this same -kernel boot (hence no -no-reboot).
-	cmdline="root=/dev/vda rw console=ttyS0,115200 crashkernel=256M panic=10"
 	log "booting (accel $accel: $accel_why; ssh on 127.0.0.1:$port; ${LAB_MEM} MiB, $LAB_CPUS CPUs)"
 	t1=$SECONDS
 	rm -f "$pidfile"
 	: >"$state/serial.log"
-	# (QEMU must not inherit the lock fds 8 and 9: it would hold the locks.)
+	# SeaBIOS boots GRUB from the virtio disk, GRUB the kernel with the command
+	# line of the guest's grub.cfg (no crashkernel= until update-grub in the
+	# guest adds it). A reset (reboot, kdump's `reboot -f`) boots through GRUB
+	# again. (QEMU must not inherit the lock fds 8 and 9: it would hold the
+	# locks.)
 	if ! qemu-system-x86_64 -name lab-vm -machine q35 "${qemu_accel[@]}" \
 		-m "$LAB_MEM" -smp "$LAB_CPUS" \
-		-kernel "$img_dir/vmlinuz" -initrd "$img_dir/initrd.img" -append "$cmdline" \
 		-drive "file=$overlay,format=qcow2,if=virtio,cache=unsafe,discard=unmap" \
 		-nic "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:$port-:22" \
 		-device virtio-rng-pci \
@@ -474,7 +587,10 @@ cmd_down() {
 	else
 		log "not running"
 	fi
-	rm -rf "$state"
+	# Only the files `up` writes (LAB_STATE may name any directory); then the
+	# directory itself when nothing else is left in it.
+	(cd "$state" 2>/dev/null && rm -f "${state_files[@]}") || true
+	rmdir "$state" 2>/dev/null || true
 }
 
 cmd_status() {
