@@ -84,8 +84,8 @@ attributes:
 notes:
   - The record is bookkeeping for C(deploy.yml); the roles do not read it. Removing it (or running
     C(deploy.yml -e vmcsinfo_deploy_full=true)) only makes the next run a full one.
-  - C(/var/lib/vmcsinfo/vmcsinfo.origin) is left out on purpose: the persist helper rewrites its
-    time stamp at every boot, while the VMCSINFO text itself stays the same.
+  - C(/var/lib/vmcsinfo/vmcsinfo.origin) is left out on purpose, because the persist helper
+    rewrites its time stamp at every boot while the VMCSINFO text itself stays the same.
 """
 
 EXAMPLES = r"""

@@ -15,10 +15,12 @@ description:
     when that cannot be read, from the snapshot on disk (C(/var/lib/vmcsinfo/vmcsinfo)), together
     with the CPU identity, the kernel module's and kdump's state.
   - The source is chosen in this order. V(probe) when C(/sys/kernel/vmcsinfo/vmcsinfo) is readable
-    and parses. V(snapshot) when the snapshot parses (a copy of an earlier probe, or a VMCSINFO an
-    operator supplied). V(none) otherwise, with RV(ansible_facts.vmcsinfo.reason) naming the first
-    cause of, in this order, a non-Intel CPU, VMX not exposed to the kernel, the module refusing to
-    load, the module not installed, the module installed but not loaded.
+    and parses. V(snapshot) when the snapshot parses (a copy of an earlier probe, or a VMCSINFO
+    supplied from elsewhere by M(fujitsu.vmcsinfo.vmcsinfo_snapshot), with
+    RV(ansible_facts.vmcsinfo.snapshot.origin=supplied)). V(none) otherwise, with
+    RV(ansible_facts.vmcsinfo.reason) naming the first cause of, in this order, a non-Intel CPU,
+    VMX not exposed to the kernel, the module refusing to load, the module not installed, the
+    module installed but not loaded.
   - A missing or unreadable file never fails the module; a malformed VMCSINFO text is reported in
     RV(ansible_facts.vmcsinfo.reason) with the file and the line, and the other source is used if it
     is fine.
@@ -105,7 +107,18 @@ ansible_facts:
         reason:
           description:
             - Empty for V(probe). For V(snapshot), why the probe was not used and what the snapshot
-              is. For V(none), why no VMCSINFO is available.
+              is; a supplied snapshot is named as such, with its source, as not probed on this
+              host. For V(none), why no VMCSINFO is available.
+          returned: always
+          type: str
+          sample: "CPU vendor AuthenticAMD has no Intel VMX: VMCSINFO does not apply"
+        no_probe_reason:
+          description:
+            - Why the kernel module's probe is not the source, the first part of
+              RV(ansible_facts.vmcsinfo.reason) without what the snapshot is (or that there is
+              none); empty for V(probe).
+            - It does not change when a snapshot is installed or replaced, so a load decision can
+              quote it and stay the same from one run to the next.
           returned: always
           type: str
           sample: "CPU vendor AuthenticAMD has no Intel VMX: VMCSINFO does not apply"
@@ -226,9 +239,12 @@ ansible_facts:
           type: dict
           sample: {}
         stale:
-          description: Whether the layout's C(MICROCODE), C(CPU_SIGNATURE) or C(CPU_VENDOR) differ
-            from the current CPU (microcode updated since the probe, or a snapshot from another
-            CPU).
+          description:
+            - Whether the layout's C(MICROCODE), C(CPU_SIGNATURE) or C(CPU_VENDOR) differ from the
+              current CPU (microcode updated since the probe, or a snapshot from another CPU).
+            - Only the CPU counts. A snapshot's C(KERNEL) and C(BOOT_ID) are never compared, as a
+              supplied snapshot was never tied to this host's kernel or boot, and a probe
+              snapshot stays valid across reboots and kernel updates.
           returned: always
           type: bool
           sample: false
@@ -263,17 +279,29 @@ ansible_facts:
               type: bool
               sample: true
             origin:
-              description: C(ORIGIN) of the sidecar (V(probe) or V(supplied)), V(null) without one.
+              description:
+                - C(ORIGIN) of the sidecar, V(null) without one. V(probe) is a copy of the
+                  vmcsinfo module's probe on this host (the persist helper writes it); V(supplied)
+                  a VMCSINFO from elsewhere, not probed on this host
+                  (M(fujitsu.vmcsinfo.vmcsinfo_snapshot) writes it).
               returned: always
               type: str
               sample: probe
+            source:
+              description: C(SOURCE) of the sidecar, where a supplied snapshot came from (a free
+                text label such as V(bochs-2.7 probe) or V(fleetdb)); V(null) for a probe or
+                without one.
+              returned: always
+              type: str
+              sample: bochs-2.7 probe
             kernel:
-              description: C(KERNEL) of the sidecar, the kernel the snapshot was saved on.
+              description: C(KERNEL) of the sidecar, the kernel the snapshot was saved (or, when
+                supplied, installed) on.
               returned: always
               type: str
               sample: 6.1.0-56-amd64
             boot_id:
-              description: C(BOOT_ID) of the sidecar.
+              description: C(BOOT_ID) of the sidecar, the boot it was saved (or installed) in.
               returned: always
               type: str
               sample: 0f4b3c1e-5a2d-4c8e-9b7a-1d2e3f4a5b6c
@@ -377,6 +405,11 @@ from collections.abc import Callable
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import (
+    cpu_signature,  # noqa: F401 (part of this module's tested interface)
+    parse_cpuinfo,
+    to_int,
+)
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
     VmcsinfoError,
@@ -423,57 +456,9 @@ def read_kv(path: str) -> dict[str, str] | None:
     return out
 
 
-def cpu_signature(family: int | None, model: int | None, stepping: int | None) -> int | None:
-    """CPUID.1:EAX from the displayed family/model/stepping; processor type (13:12) taken as 0."""
-    if family is None or model is None or stepping is None:
-        return None
-    if family >= 0xF:
-        base_family, ext_family = 0xF, family - 0xF
-    else:
-        base_family, ext_family = family, 0
-    if family == 6 or family >= 0xF:
-        base_model, ext_model = model & 0xF, model >> 4
-    else:
-        base_model, ext_model = model, 0
-    if min(family, model, stepping) < 0 or ext_family > 0xFF or ext_model > 0xF:
-        return None
-    if base_model > 0xF or stepping > 0xF:
-        return None
-    return ext_family << 20 | ext_model << 16 | base_family << 8 | base_model << 4 | stepping
-
-
-def _int(value: str | None, base: int = 10) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value, base)
-    except ValueError:
-        return None
-
-
 def read_cpu(root: str) -> dict:
     """The first processor of ROOT/proc/cpuinfo."""
-    info: dict[str, str] = {}
-    for line in (read_text(under(root, "proc/cpuinfo")) or "").splitlines():
-        if not line.strip():
-            if info:
-                break
-            continue
-        key, sep, value = line.partition(":")
-        if sep:
-            info.setdefault(key.strip(), value.strip())
-    family = _int(info.get("cpu family"))
-    model = _int(info.get("model"))
-    stepping = _int(info.get("stepping"))
-    return {
-        "vendor": info.get("vendor_id") or None,
-        "signature": cpu_signature(family, model, stepping),
-        "family": family,
-        "model": model,
-        "stepping": stepping,
-        "microcode": _int(info.get("microcode"), 16),
-        "vmx": "vmx" in info.get("flags", "").split(),
-    }
+    return parse_cpuinfo(read_text(under(root, "proc/cpuinfo")) or "")
 
 
 def find_module_file(root: str, release: str | None) -> str | None:
@@ -610,7 +595,7 @@ def module_facts(
 
 
 def kdump_facts(root: str) -> dict:
-    size = _int((read_text(under(root, "sys/kernel/kexec_crash_size")) or "").strip())
+    size = to_int((read_text(under(root, "sys/kernel/kexec_crash_size")) or "").strip())
     loaded = (read_text(under(root, "sys/kernel/kexec_crash_loaded")) or "").strip()
     return {
         "installed": any(os.path.exists(under(root, p)) for p in KDUMP_TOOLS),
@@ -675,6 +660,7 @@ def gather(
         "path": snap_path,
         "exists": snap_exists,
         "origin": origin.get("ORIGIN") or None,
+        "source": origin.get("SOURCE") or None,
         "kernel": origin.get("KERNEL") or None,
         "boot_id": origin.get("BOOT_ID") or None,
         "saved_at": origin.get("SAVED_AT") or None,
@@ -686,11 +672,12 @@ def gather(
 
     info: Vmcsinfo | None
     if probe_info is not None:
-        source, reason, info = "probe", "", probe_info
+        source, reason, no_probe, info = "probe", "", "", probe_info
     else:
         cause, snapshot_helps = why_no_probe(cpu, mod, kernel, sysfs, root)
         if probe_problem:
             cause = probe_problem
+        no_probe = cause
         if snap_info is not None:
             source, info = "snapshot", snap_info
             o = snapshot["origin"]
@@ -704,9 +691,9 @@ def gather(
                 if details:
                     what += f" ({', '.join(details)})"
             elif o == "supplied":
-                what = "the operator-supplied VMCSINFO"
-                if snapshot["saved_at"]:
-                    what += f" (saved {snapshot['saved_at']})"
+                src = snapshot["source"] or "an unnamed source"
+                when = f", installed {snapshot['saved_at']}" if snapshot["saved_at"] else ""
+                what = f"the VMCSINFO supplied from {src} (not probed on this host{when})"
             elif o:
                 what = f"the snapshot of origin {o}"
             else:
@@ -723,6 +710,7 @@ def gather(
         "available": info is not None,
         "source": source,
         "reason": reason,
+        "no_probe_reason": no_probe,
         "cpu": cpu,
         **layout_facts(info),
         "stale": bool(stale_reason),

@@ -150,7 +150,7 @@ def test_probe_source(tmp_path: Path) -> None:
     info = parse(BOCHS)
     assert facts["available"] is True
     assert facts["source"] == "probe"
-    assert facts["reason"] == ""
+    assert facts["reason"] == "" and facts["no_probe_reason"] == ""
     assert facts["revision_id"] == 0x2B and facts["region_size"] == 0x1000
     assert facts["vmx_basic"] == 0xD810000000002B and facts["vmx_misc"] == 0x200401E0
     assert facts["field_count"] == 0x93 == len(facts["fields"])
@@ -211,6 +211,7 @@ def test_snapshot_of_an_earlier_probe(tmp_path: Path) -> None:
         "path": str(root / "var/lib/vmcsinfo/vmcsinfo"),
         "exists": True,
         "origin": "probe",
+        "source": None,
         "kernel": "6.1.0-55-amd64",
         "boot_id": "0f4b3c1e-5a2d-4c8e-9b7a-1d2e3f4a5b6c",
         "saved_at": "2025-01-31T12:00:00Z",
@@ -230,13 +231,83 @@ def test_snapshot_supplied_when_module_refused(tmp_path: Path) -> None:
     assert facts["source"] == "snapshot" and facts["available"] is True
     assert facts["snapshot"]["origin"] == "supplied" and facts["snapshot"]["kernel"] is None
     assert "refused to load" in facts["reason"] and "CR4.VMXE" in facts["reason"]
-    assert "operator-supplied" in facts["reason"]
+    assert (
+        "the VMCSINFO supplied from an unnamed source (not probed on this host)"
+        in (facts["reason"])
+    )
     assert facts["module"]["load_result"] == {
         "result": "refused",
         "reason": "another hypervisor owns VMX (CR4.VMXE set)",
         "kernel": REL,
         "time": "2025-01-31T12:00:00Z",
     }
+
+
+SUPPLIED_ORIGIN = (
+    "ORIGIN=supplied\nSOURCE=bochs-2.7 probe\nKERNEL=6.1.0-1-amd64\n"
+    "BOOT_ID=11111111-2222-3333-4444-555555555555\nSAVED_AT=2025-02-01T08:00:00Z\n"
+)
+
+
+def test_supplied_snapshot(tmp_path: Path) -> None:
+    # an Intel host with VMX whose probe is not there (KVM owns VMX): another kernel and boot
+    root = make_root(tmp_path, snapshot=BOCHS, origin=SUPPLIED_ORIGIN)
+    facts = gather(str(root))
+    assert facts["available"] is True and facts["source"] == "snapshot"
+    assert facts["snapshot"] == {
+        "path": str(root / "var/lib/vmcsinfo/vmcsinfo"),
+        "exists": True,
+        "origin": "supplied",
+        "source": "bochs-2.7 probe",
+        "kernel": "6.1.0-1-amd64",
+        "boot_id": "11111111-2222-3333-4444-555555555555",
+        "saved_at": "2025-02-01T08:00:00Z",
+    }
+    assert facts["reason"] == (
+        "the vmcsinfo module is installed but not loaded; using the VMCSINFO supplied from "
+        "bochs-2.7 probe (not probed on this host, installed 2025-02-01T08:00:00Z) in "
+        f"{root}/var/lib/vmcsinfo/vmcsinfo"
+    )
+    assert facts["no_probe_reason"] == "the vmcsinfo module is installed but not loaded"
+    # Never tied to this kernel or boot: not stale for that, only for a CPU difference.
+    assert facts["kernel"] == REL
+    assert facts["stale"] is False and facts["stale_reason"] == ""
+    assert facts["digest"] == parse(BOCHS).digest() and facts["field_count"] == 0x93
+
+
+def test_supplied_snapshot_on_a_host_without_vmx(tmp_path: Path) -> None:
+    # QEMU TCG: an AMD CPU model, no VMX; the supplied text is of an Intel CPU
+    cpu = cpuinfo(vendor="AuthenticAMD", family=26, model=2, stepping=1, flags="svm hypervisor")
+    root = make_root(tmp_path, cpu=cpu, snapshot=BOCHS, origin=SUPPLIED_ORIGIN)
+    facts = gather(str(root))
+    assert facts["available"] is True and facts["source"] == "snapshot"
+    assert facts["snapshot"]["origin"] == "supplied"
+    assert facts["snapshot"]["source"] == "bochs-2.7 probe"
+    assert facts["reason"].startswith("CPU vendor AuthenticAMD has no Intel VMX")
+    assert "supplied from bochs-2.7 probe (not probed on this host" in facts["reason"]
+    # the part a load decision quotes is the same with and without the snapshot
+    assert facts["no_probe_reason"] == (
+        "CPU vendor AuthenticAMD has no Intel VMX: VMCSINFO does not apply"
+    )
+    assert facts["probed_cpu"] == {"vendor": "GenuineIntel", "signature": 0x306C3, "microcode": 0}
+    assert facts["stale"] is True
+    assert "KERNEL" not in facts["stale_reason"] and "BOOT" not in facts["stale_reason"]
+    assert (
+        "CPU_VENDOR GenuineIntel in the VMCSINFO differs from this CPU's AuthenticAMD"
+        in (facts["stale_reason"])
+    )
+    (root / "var/lib/vmcsinfo/vmcsinfo").unlink()
+    facts = gather(str(root))
+    assert facts["source"] == "none" and facts["reason"] == facts["no_probe_reason"]
+
+
+def test_probe_wins_over_a_supplied_snapshot(tmp_path: Path) -> None:
+    moved = BOCHS.replace("FIELD(VIRTUAL_PROCESSOR_ID)=10\n", "FIELD(VIRTUAL_PROCESSOR_ID)=18\n")
+    root = make_root(tmp_path, loaded=True, sysfs=BOCHS, snapshot=moved, origin=SUPPLIED_ORIGIN)
+    facts = gather(str(root))
+    assert facts["source"] == "probe" and facts["reason"] == ""
+    assert facts["digest"] == parse(BOCHS).digest() != parse(moved).digest()
+    assert facts["snapshot"]["origin"] == "supplied"
 
 
 def test_snapshot_without_origin_sidecar(tmp_path: Path) -> None:
@@ -289,6 +360,8 @@ def test_none_reasons(tmp_path: Path, kwargs: dict, expected: str) -> None:
     assert facts["reason"].startswith(expected), facts["reason"]
     snapshot_hint = "there is no snapshot at" in facts["reason"]
     assert snapshot_hint == (expected[:3] == "the")
+    assert facts["no_probe_reason"].startswith(expected)
+    assert "there is no snapshot at" not in facts["no_probe_reason"]
 
 
 def test_amd_reason_wins_over_module_state(tmp_path: Path) -> None:
