@@ -406,7 +406,6 @@ from collections.abc import Callable
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import (
-    cpu_signature,  # noqa: F401 (part of this module's tested interface)
     parse_cpuinfo,
     to_int,
 )

@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import cpu_signature
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_facts
-from ansible_collections.fujitsu.vmcsinfo.plugins.modules.vmcsinfo_facts import (
-    cpu_signature,
-    gather,
-)
+from ansible_collections.fujitsu.vmcsinfo.plugins.modules.vmcsinfo_facts import gather
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 BOCHS = (FIXTURES / "bochs-2.7-corei7_haswell_4770.vmcsinfo").read_text()
