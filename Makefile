@@ -5,12 +5,13 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo demo-down lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
+.PHONY: help deps venv test demo demo-down bench lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm clean
 
 help:
 	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
 	@echo "make demo-down  stop and remove the lab VM"
-	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots)"
+	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots, molecule)"
+	@echo "make bench   deploy.yml re-run and vmcsinfo_facts speed on the lab VM"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
 	@echo "     vmx-probe | vmx-kvm | clean"
 
@@ -35,10 +36,14 @@ lint: deps venv
 lint-ansible: deps venv
 	@TEST_STEPS="lint-ansible" scripts/run-tests.sh
 
-# molecule scenario `container` (rootful podman, local Debian 12 image);
-# other scenarios: scripts/molecule.sh SCENARIO
+# molecule scenarios `container` (rootful podman, local Debian 12 image) and
+# `vm` (the lab VM, with a real crash); one of them: scripts/molecule.sh SCENARIO
 molecule: deps venv
-	@TEST_STEPS="molecule-container" scripts/run-tests.sh
+	@TEST_STEPS="molecule-container molecule-vm" scripts/run-tests.sh
+
+# deploy.yml re-run and vmcsinfo_facts speed on the lab VM (prints ratios)
+bench: deps venv
+	scripts/bench.sh
 
 sim: deps
 	$(MAKE) -C $(MODSRC) sim

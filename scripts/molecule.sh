@@ -46,6 +46,16 @@ if [ "$scenario" = container ]; then
 	export VMCSINFO_KERNEL_6_1 VMCSINFO_KERNEL_6_12
 fi
 
+if [ "$scenario" = vm ]; then
+	# The lab VM of this scenario has its own run state, apart from make demo's.
+	export VMCSINFO_TOP=$top
+	export VMCSINFO_LAB_STATE=${VMCSINFO_LAB_STATE:-$top/build/lab-molecule}
+	# What the VM gets as its supplied VMCSINFO (TCG has no VMX to probe): the
+	# Bochs VMX CPU's, probed again only when the module source changed.
+	VMCSINFO_SUPPLIED=$("$here/vmx-probe-result.sh")
+	export VMCSINFO_SUPPLIED
+fi
+
 # Deterministic scenario discovery (molecule would fall back to COLL/molecule/
 # if that directory existed), and no Galaxy: see molecule.yml.
 export MOLECULE_GLOB='extensions/molecule/*/molecule.yml'

@@ -88,6 +88,8 @@ def show(host: str, res: dict) -> None:
     snap = f.get("snapshot") or {}
     if snap.get("exists"):
         origin = f"origin {snap.get('origin')}, saved {snap.get('saved_at')}"
+        if snap.get("source"):
+            origin += f", from {snap['source']}"
         print(f"  snapshot   {snap.get('path')} ({origin})")
     mod = f.get("module", {})
     load = mod.get("load_result") or {}
