@@ -148,18 +148,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_text
+
 FORMAT = 1
 WHAT_CHANGED = "what is deployed changed (collection, module source or vmcsinfo_* variables)"
 MAX_REASONS = 20
 SYS = "/sys"
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return None
 
 
 def _file_entry(path: str) -> str | None:
@@ -213,7 +207,8 @@ def observe_kernels(root: str = "/") -> dict[str, Any]:
 
 def observe_runtime(sys_root: str) -> dict[str, Any]:
     def sysval(rel: str) -> str | None:
-        return _read(os.path.join(sys_root, rel))
+        text = read_text(os.path.join(sys_root, rel))
+        return None if text is None else text.strip()
 
     return {
         "crash_kernel_memory": sysval("kernel/kexec_crash_size"),

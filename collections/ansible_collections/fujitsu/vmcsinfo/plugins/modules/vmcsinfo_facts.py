@@ -400,7 +400,6 @@ ansible_facts:
 """
 
 import os
-import re
 from collections.abc import Callable
 
 from ansible.module_utils.basic import AnsibleModule
@@ -409,6 +408,7 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import (
     parse_cpuinfo,
     to_int,
 )
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_kv, read_text
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
     VmcsinfoError,
@@ -418,41 +418,11 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
 MODULE_FILES = ("vmcsinfo.ko", "vmcsinfo.ko.xz", "vmcsinfo.ko.zst", "vmcsinfo.ko.gz")
 PREFERRED_DIRS = ("updates/dkms", "updates", "extra")
 KDUMP_TOOLS = ("usr/sbin/kdump-config", "usr/bin/kdumpctl", "usr/sbin/kdumpctl")
-_KV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def under(root: str, path: str) -> str:
     """`path` (absolute or not) inside `root`."""
     return os.path.join(root, path.lstrip("/"))
-
-
-def read_text(path: str) -> str | None:
-    """A small text file's content, or None when it is missing or unreadable."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except (OSError, ValueError):
-        return None
-
-
-def read_kv(path: str) -> dict[str, str] | None:
-    """KEY=value lines, tolerantly: blank, comment and other lines are ignored; quotes stripped."""
-    text = read_text(path)
-    if text is None:
-        return None
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        key, value = key.strip(), value.strip()
-        if not sep or not _KV_KEY.match(key):
-            continue
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        out[key.upper()] = value
-    return out
 
 
 def read_cpu(root: str) -> dict:

@@ -256,6 +256,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import parse_cpuinfo
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_kv, read_text
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
     VmcsinfoError,
@@ -270,28 +271,6 @@ MSR_DEVICE = "/dev/cpu/0/msr"
 IA32_VMX_BASIC = 0x480
 FILE_MODE = 0o644
 SOURCE_MAX = 200
-
-
-def read_text(path: str) -> str | None:
-    """A small text file's content, or None when it is missing or unreadable."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except (OSError, ValueError):
-        return None
-
-
-def read_origin(path: str) -> dict[str, str] | None:
-    """The KEY=value lines of a vmcsinfo.origin sidecar (other lines ignored), or None."""
-    text = read_text(path)
-    if text is None:
-        return None
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and key.strip() and not key.startswith("#"):
-            out[key.strip().upper()] = value.strip()
-    return out
 
 
 def normalize(text: str) -> str:
@@ -495,7 +474,7 @@ def present(module: AnsibleModule, snap_path: str, origin_path: str) -> dict:
     cpu = host_cpu()
     hard, soft = cpu_differences(info, cpu)
     snap_text = read_text(snap_path)
-    origin = read_origin(origin_path) or {}
+    origin = read_kv(origin_path) or {}
     result = {
         "changed": False,
         "installed": False,
@@ -580,7 +559,7 @@ def absent(module: AnsibleModule, snap_path: str, origin_path: str) -> dict:
     """Remove a supplied snapshot; leave any other alone."""
     snap_text = read_text(snap_path)
     exists = os.path.lexists(snap_path)
-    origin = read_origin(origin_path) or {}
+    origin = read_kv(origin_path) or {}
     result = {
         "changed": False,
         "installed": False,
