@@ -9,13 +9,26 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cache=${VMCSINFO_CACHE:-$HOME/.cache/vmcsinfo}/checkpatch
 modsrc=$top/collections/ansible_collections/fujitsu/vmcsinfo/module-src
 
+# shellcheck source=debpkgs.sh
+. "$top/scripts/debpkgs.sh"
+PROG=checkpatch
+
+source_pkg() { apt-cache pkgnames linux-source-6.12 | sort -V | tail -n1; }
+
 if [ ! -x "$cache/scripts/checkpatch.pl" ]; then
-	pkg=$(apt-cache pkgnames linux-source-6.12 | sort -V | tail -n1)
-	[ -n "$pkg" ] || { echo "checkpatch: no linux-source-6.12 package in apt (run apt-get update)" >&2; exit 1; }
-	echo "checkpatch: fetching $pkg (once, cached in $cache)" >&2
+	ensure_apt_lists
+	pkg=$(source_pkg)
+	if [ -z "$pkg" ] && apt_retry_refresh "linux-source-6.12"; then
+		pkg=$(source_pkg)
+	fi
+	[ -n "$pkg" ] || die "no linux-source-6.12 package in apt (suites searched: $(apt_suites))"
+	say "fetching $pkg (once, cached in $cache)"
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
-	(cd "$tmp" && apt-get download -q "$pkg" >/dev/null)
+	opts=()
+	[ "$(id -u)" -eq 0 ] && opts=(-o APT::Sandbox::User=root)
+	(cd "$tmp" && run_logged "apt-get download" "$tmp/log" apt-get "${opts[@]}" -q download "$pkg") ||
+		die "could not download $pkg"
 	dpkg-deb -x "$tmp"/*.deb "$tmp/x"
 	tarball=$(find "$tmp/x/usr/src" -name 'linux-source-*.tar.*' | head -n1)
 	dir=$(basename "$tarball" | sed 's/\.tar\..*//')

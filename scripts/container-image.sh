@@ -24,11 +24,13 @@ repo=localhost/vmcsinfo-deb12
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/vmcsinfo/images
 include=systemd,systemd-sysv,dbus,python3,python3-apt,ca-certificates
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+log() { say "$@"; }
 
-host_mirrors "$suite"
+ensure_apt_lists
+mapfile -t sources < <(mirror_sources "$suite")
+[ ${#sources[@]} -gt 0 ] || die "no apt sources for $suite"
 
-key=$(cat "${BASH_SOURCE[0]}" - <<<"$mirror $security" | sha256sum | cut -c1-12)
+key=$(printf '%s\n' "${sources[@]}" | cat "${BASH_SOURCE[0]}" - | sha256sum | cut -c1-12)
 tag=$repo:$key
 tar=$cache/deb12-$key.tar
 
@@ -46,8 +48,8 @@ flock 9 # one build at a time; a concurrent run finds the result below
 t0=$SECONDS
 if [ ! -s "$tar" ]; then
 	ensure_pkgs mmdebstrap
-	log "building $tar with mmdebstrap ($suite from $mirror)"
-	rm -f "$tar.tmp"
+	log "building $tar with mmdebstrap ($suite from ${sources[0]#deb })"
+	rm -f "$tar.tmp" "$cache/mmdebstrap.log"
 	# The hooks run in mmdebstrap's shell, where $1 is the new root.
 	# shellcheck disable=SC2016
 	hooks=(
@@ -62,11 +64,10 @@ if [ ! -s "$tar" ]; then
 		# podman provides these per container; systemd makes a machine id.
 		--customize-hook='rm -f "$1/etc/hostname" "$1/etc/resolv.conf"; : >"$1/etc/machine-id"'
 	)
-	mmdebstrap --quiet --variant=minbase --format=tar --include="$include" "${hooks[@]}" \
-		"$suite" "$tar.tmp" \
-		"deb $mirror $suite main" \
-		"deb $mirror $suite-updates main" \
-		"deb $security $suite-security main"
+	run_logged mmdebstrap "$cache/mmdebstrap.log" \
+		mmdebstrap --variant=minbase --format=tar --include="$include" "${hooks[@]}" \
+		"$suite" "$tar.tmp" "${sources[@]}" ||
+		die "mmdebstrap could not build the container image (log: $cache/mmdebstrap.log)"
 	mv "$tar.tmp" "$tar"
 	log "built $(du -h "$tar" | cut -f1) rootfs in $((SECONDS - t0)) s"
 	# Older recipes' tarballs are dead weight now.
@@ -75,11 +76,11 @@ fi
 
 if ! podman image exists "$tag"; then
 	t1=$SECONDS
-	podman import --quiet \
+	run_logged "podman import" "$cache/podman-import.log" podman import \
 		--change 'CMD ["/sbin/init"]' \
 		--change 'STOPSIGNAL SIGRTMIN+3' \
 		--change "LABEL org.vmcsinfo.recipe=$key" \
-		"$tar" "$tag" >/dev/null
+		"$tar" "$tag" || die "podman import of $tar failed"
 	log "imported $tag in $((SECONDS - t1)) s"
 fi
 podman tag "$tag" "$repo:latest"

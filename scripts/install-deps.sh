@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install every Debian package the project's build and tests need, skipping
-# the ones already installed. Runs `apt-get update` first when apt has no
-# package lists yet (a bare machine). Needs root (or sudo).
+# the ones already installed. Refreshes the apt lists first when they are
+# missing, old or lack a suite the sources name (scripts/debpkgs.sh says
+# when and why). Needs root (or sudo).
 set -euo pipefail
 
 pkgs=(
@@ -12,7 +13,9 @@ pkgs=(
 	# Debian kernel packages are fetched and unpacked by scripts/kernels.sh
 	dpkg-dev xz-utils zstd cpio
 	# Bochs VMX boots
-	bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common
+	# (bochs-term satisfies bochs' GUI dependency without wxWidgets; the
+	# tests use the rfb display built into bochs)
+	bochs bochs-term bochsbios vgabios busybox-static mtools syslinux syslinux-common
 	# lint
 	shellcheck perl
 	# molecule container tests: rootful podman with runc (crun fails on these
@@ -28,5 +31,6 @@ pkgs=(
 # shellcheck source=debpkgs.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/debpkgs.sh"
 PROG=deps
+ensure_apt_lists
 ensure_pkgs "${pkgs[@]}"
 echo "deps: ${#pkgs[@]} Debian packages present"

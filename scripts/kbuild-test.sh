@@ -18,14 +18,10 @@ version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"/\1/p' "$modsrc/dkms.conf")
 series=("$@")
 [ ${#series[@]} -gt 0 ] || series=(6.1 6.12)
 
-need=()
-command -v dkms >/dev/null || need+=(dkms)
-command -v openssl >/dev/null || need+=(openssl)
-command -v unshare >/dev/null || need+=(util-linux)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "kbuild-test: installing ${need[*]}" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+# shellcheck source=debpkgs.sh
+. "$top/scripts/debpkgs.sh"
+PROG=kbuild-test
+ensure_pkgs dkms openssl util-linux
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

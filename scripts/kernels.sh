@@ -13,9 +13,6 @@ set -euo pipefail
 CACHE=${VMCSINFO_CACHE:-$HOME/.cache/vmcsinfo}
 PROG=kernels.sh
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
 usage() {
     cat >&2 <<'EOF'
 usage: kernels.sh version|headers|image SERIES     (SERIES: 6.1 or 6.12)
@@ -25,6 +22,7 @@ EOF
 
 # shellcheck source=debpkgs.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/debpkgs.sh"
+log() { say "$@"; }
 
 # Candidate version of a package, empty when apt has none.
 candidate() {
@@ -59,7 +57,7 @@ image_pkg() {
 }
 
 kver() {
-    local series=$1 override abi re prefix
+    local series=$1 override re prefix abi
     check_series "$series"
     if [ "$series" = 6.1 ]; then
         override=${KVER_6_1:-}
@@ -75,7 +73,17 @@ kver() {
         return 0
     fi
     ensure_apt_lists
-    local name
+    abi=$(newest_abi "$prefix" "$re")
+    if [ -z "$abi" ] && apt_retry_refresh "a kernel of series $series"; then
+        abi=$(newest_abi "$prefix" "$re")
+    fi
+    [ -n "$abi" ] || die "no linux-image + linux-headers pair for series $series in apt (suites searched: $(apt_suites))"
+    printf '%s\n' "$abi"
+}
+
+# The newest ABI whose headers and image apt can deliver: newest_abi PREFIX RE.
+newest_abi() {
+    local prefix=$1 re=$2 abi name
     while read -r abi; do
         [ -n "$(candidate "linux-headers-$abi")" ] || continue
         image_pkg "$abi" >/dev/null || continue
@@ -84,34 +92,46 @@ kver() {
     done < <(apt-cache pkgnames "$prefix" | while read -r name; do
                  [[ $name =~ $re ]] && printf '%s\n' "${BASH_REMATCH[1]}"
              done | sort -V -r -u)
-    die "no linux-image + linux-headers pair for series $series in apt"
 }
 
 # Download PKG (its candidate version) into the deb cache; print the .deb path.
 fetch_deb() {
     local pkg=$1 ver enc f dir="$CACHE/debs"
     ver=$(candidate "$pkg")
-    [ -n "$ver" ] || die "apt has no candidate for $pkg"
+    [ -n "$ver" ] || die "apt has no candidate for $pkg (suites searched: $(apt_suites))"
     enc=${ver//:/%3a}
     mkdir -p "$dir"
     f=$(compgen -G "$dir/${pkg}_${enc}_*.deb" | head -n1 || true)
     if [ -z "$f" ]; then
-        log "downloading $pkg $ver"
-        local tmp opts=()
-        tmp=$(mktemp -d "$dir/.dl.XXXXXX")
-        # apt's _apt sandbox user can't write into root's $HOME.
-        [ "$(id -u)" -eq 0 ] && opts=(-o APT::Sandbox::User=root)
-        if ! (cd "$tmp" && apt-get "${opts[@]}" -q download "$pkg=$ver" >&2); then
-            rm -rf "$tmp"
-            die "apt-get download $pkg=$ver failed"
+        if ! f=$(download_deb "$pkg" "$ver"); then
+            # The archive moved on under old lists (the version is gone): the
+            # newest lists name the version to get.
+            apt_retry_refresh "$pkg $ver in the archive" || die "apt-get download $pkg=$ver failed"
+            ver=$(candidate "$pkg")
+            [ -n "$ver" ] || die "apt has no candidate for $pkg after refreshing the lists"
+            f=$(download_deb "$pkg" "$ver") || die "apt-get download $pkg=$ver failed after refreshing the lists"
         fi
-        f=$(compgen -G "$tmp/${pkg}_*.deb" | head -n1 || true)
-        [ -n "$f" ] || { rm -rf "$tmp"; die "download of $pkg left no .deb"; }
-        mv "$f" "$dir/"
-        rm -rf "$tmp"
-        f="$dir/$(basename "$f")"
     fi
     printf '%s\n' "$f"
+}
+
+# apt-get download PKG=VER into the deb cache (keyed by the exact version in
+# the file name); print the .deb path.
+download_deb() {
+    local pkg=$1 ver=$2 dir="$CACHE/debs" tmp opts=() f
+    log "downloading $pkg $ver"
+    tmp=$(mktemp -d "$dir/.dl.XXXXXX")
+    # apt's _apt sandbox user can't write into root's $HOME.
+    [ "$(id -u)" -eq 0 ] && opts=(-o APT::Sandbox::User=root)
+    if ! (cd "$tmp" && run_logged "apt-get download" "$tmp/log" apt-get "${opts[@]}" -q download "$pkg=$ver"); then
+        rm -rf "$tmp"
+        return 1
+    fi
+    f=$(compgen -G "$tmp/${pkg}_*.deb" | head -n1 || true)
+    [ -n "$f" ] || { rm -rf "$tmp"; die "download of $pkg left no .deb"; }
+    mv "$f" "$dir/"
+    rm -rf "$tmp"
+    printf '%s\n' "$dir/$(basename "$f")"
 }
 
 # Dependencies of PKG whose names match the ERE (first alternative only).
@@ -139,7 +159,8 @@ cmd_headers() {
     root="$CACHE/kernels/$abi/headers"
     stamp="$CACHE/kernels/$abi/headers.stamp"
     kdir="$root/usr/src/linux-headers-$abi"
-    want="v1 $root"
+    # Keyed by the exact package version: a rebuilt package unpacks anew.
+    want="v2 $root linux-headers-$abi=$(candidate "linux-headers-$abi")"
     # pahole: BTF for 6.12 modules; kbuild's host tools need libelf/libssl.
     ensure_pkgs make gcc-12 libc6-dev libelf1 libssl3 zlib1g dwarves
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$kdir/Makefile" ]; then
@@ -174,13 +195,12 @@ cmd_image() {
     abi=$(kver "$series")
     root="$CACHE/kernels/$abi/image"
     stamp="$CACHE/kernels/$abi/image.stamp"
-    want="v1 $root"
+    pkg=$(image_pkg "$abi") || die "no linux-image package for $abi in apt (suites searched: $(apt_suites))"
+    want="v2 $root $pkg=$(candidate "$pkg")"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$root/boot/vmlinuz-$abi" ]; then
         printf '%s\n' "$root"
         return 0
     fi
-    ensure_apt_lists
-    pkg=$(image_pkg "$abi") || die "no linux-image package for $abi in apt"
     deb=$(fetch_deb "$pkg")
     log "unpacking $pkg"
     rm -rf "$root" "$stamp"

@@ -48,11 +48,7 @@ LAB_CPUS=${LAB_CPUS:-2}
 LAB_ACCEL=${LAB_ACCEL:-auto}
 default_port=2222
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-	log "error: $*"
-	exit 1
-}
+log() { say "$@"; }
 
 usage() {
 	sed -n '5,10p' "$self" | sed 's/^# \{0,1\}//' >&2
@@ -62,7 +58,11 @@ usage() {
 # ---------------------------------------------------------------------------
 # The host's Debian mirror (the image uses what this host's apt uses).
 
-mirrors() { host_mirrors bookworm; }
+mirrors() {
+	ensure_apt_lists
+	mapfile -t lab_sources < <(mirror_sources bookworm)
+	[ ${#lab_sources[@]} -gt 0 ] || die "no apt sources for bookworm"
+}
 
 # >>> RECIPE: everything from here to "<<< RECIPE" is hashed into the image key.
 # A change here (or of the host's mirror) builds a new image on the next `up`.
@@ -174,8 +174,8 @@ recipe_customize() {
 	chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer \
 		apt-daily.service apt-daily-upgrade.service e2scrub_all.timer e2scrub_reap.service
 
-	# Small initrds (see image_initrd_modules) for the boot and for kdump.
-	printf 'MODULES=list\n' >"$root/etc/initramfs-tools/conf.d/lab-vm.conf"
+	# Small initrds (see image_initrd_modules) for the boot and for kdump
+	# (MODULES=list is in conf.d since the setup hook, see recipe_rootfs).
 	printf '%s\n' '# lab VM: what QEMU q35 + virtio + ext4 root needs (scripts/lab-vm.sh)' \
 		"${image_initrd_modules[@]}" >>"$root/etc/initramfs-tools/modules"
 	chroot "$root" update-initramfs -u -k "$kver"
@@ -265,27 +265,32 @@ recipe_grub() {
 }
 
 # Build the root directory DIR with mmdebstrap. Debs are kept in DEBS between
-# builds (sync-in/sync-out), so a rebuild downloads only what changed.
+# builds (sync-in/sync-out), so a rebuild downloads only what changed. Its
+# output goes to LOG; a failure shows the tail.
 recipe_rootfs() {
-	local dir=$1 debs=$2 inc
+	local dir=$1 debs=$2 log=$3 inc
 	inc=$(
 		IFS=,
 		echo "${image_include[*]}"
 	)
+	# MODULES=list before anything is installed: linux-image's postinst runs
+	# kdump-tools' kernel hook, whose mkinitramfs with MODULES=dep looks for
+	# the device of / and finds none in the build chroot. conf.d overrides
+	# the MODULES= of both initramfs.conf and kdump-tools' copy of it.
 	# The hooks run in mmdebstrap's shell, where $1 is the new root.
 	# shellcheck disable=SC2016
-	mmdebstrap --quiet --mode=root --variant=minbase --format=directory \
+	run_logged mmdebstrap "$log" \
+		mmdebstrap --mode=root --variant=minbase --format=directory \
 		--include="$inc" \
 		--skip=essential/unlink --skip=cleanup/apt/lists \
-		--setup-hook='mkdir -p "$1/var/cache/apt/archives"' \
+		--setup-hook='mkdir -p "$1/var/cache/apt/archives" "$1/etc/initramfs-tools/conf.d"' \
+		--setup-hook='printf "MODULES=list\n" >"$1/etc/initramfs-tools/conf.d/lab-vm.conf"' \
 		--setup-hook="sync-in '$debs' /var/cache/apt/archives/" \
 		--customize-hook="'$self' __customize \"\$1\"" \
 		--customize-hook="find '$debs' -maxdepth 1 -name '*.deb' -delete" \
 		--customize-hook="sync-out /var/cache/apt/archives '$debs'" \
-		bookworm "$dir" \
-		"deb $mirror bookworm main" \
-		"deb $mirror bookworm-updates main" \
-		"deb $security bookworm-security main"
+		bookworm "$dir" "${lab_sources[@]}" ||
+		die "mmdebstrap could not build the lab image (log: $log)"
 }
 
 # Make the disk image IMG from the root directory ROOT without loop devices:
@@ -321,7 +326,7 @@ recipe_disk() {
 recipe_key() {
 	{
 		sed -n '/^# >>> RECIPE/,/^# <<< RECIPE/p' "$self"
-		echo "$mirror $security"
+		printf '%s\n' "${lab_sources[@]}"
 	} | sha256sum | cut -c1-12
 }
 
@@ -347,8 +352,9 @@ image_ensure() {
 	rm -rf "$tmp"
 	mkdir -p "$tmp" "$cache_root/debs"
 	t0=$SECONDS
-	log "building the image $key (mmdebstrap bookworm from $mirror; several minutes)"
-	recipe_rootfs "$tmp/root" "$cache_root/debs"
+	log "building the image $key (mmdebstrap bookworm from ${lab_sources[0]#deb }; several minutes)"
+	rm -f "$cache_root/mmdebstrap.log"
+	recipe_rootfs "$tmp/root" "$cache_root/debs" "$cache_root/mmdebstrap.log"
 	t1=$SECONDS
 	log "rootfs built in $((t1 - t0)) s ($(du -sh "$tmp/root" | cut -f1))"
 	kver=$(cat "$tmp/root/etc/lab-vm-kernel")
@@ -373,7 +379,7 @@ overlay=$state/overlay.qcow2
 keyfile=$state/id_ed25519
 # Everything `up` writes there (what `down` deletes).
 state_files=(.lock qemu.pid overlay.qcow2 id_ed25519 id_ed25519.pub ssh_port accel qemu_accel
-	guest_vmx image serial.log qemu.log kvm-probe.log)
+	guest_vmx image serial.log qemu.log kvm-probe.log ssh.err)
 
 # The QEMU pid when our VM runs, else nothing (and exit 1).
 vm_pid() {
@@ -399,18 +405,28 @@ ssh_opts() {
 		-o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=8)
 }
 
+# ssh's own words of the last try are kept in $state/ssh.err.
 ssh_ok() {
 	ssh_opts
-	timeout 30 ssh "${ssh_args[@]}" root@127.0.0.1 true </dev/null >/dev/null 2>&1
+	timeout 30 ssh "${ssh_args[@]}" root@127.0.0.1 true </dev/null >/dev/null 2>"$state/ssh.err"
 }
 
-# Wait up to $1 seconds for ssh; fail when the VM dies meanwhile.
+# Wait up to $1 seconds for ssh; fail when the VM dies meanwhile, showing
+# what QEMU, the guest's console and ssh said last.
 wait_ssh() {
 	local limit=${1:-600} t0=$SECONDS
 	need_state
 	until ssh_ok; do
-		vm_pid >/dev/null || die "the VM is not running (see $state/serial.log and $state/qemu.log)"
-		[ $((SECONDS - t0)) -lt "$limit" ] || die "no ssh after $limit s (see $state/serial.log)"
+		if ! vm_pid >/dev/null; then
+			show_tail qemu "$state/qemu.log" 20
+			show_tail "the guest's serial console" "$state/serial.log" 30
+			die "the VM is not running (logs: $state/serial.log, $state/qemu.log)"
+		fi
+		if [ $((SECONDS - t0)) -ge "$limit" ]; then
+			show_tail "the guest's serial console" "$state/serial.log" 30
+			show_tail ssh "$state/ssh.err" 5
+			die "no ssh after $limit s (log: $state/serial.log)"
+		fi
 		sleep 3
 	done
 	log "ssh up after $((SECONDS - t0)) s"
@@ -566,7 +582,7 @@ cmd_up() {
 		-fw_cfg "name=opt/vmcsinfo/authorized_keys,file=$keyfile.pub" \
 		-serial "file:$state/serial.log" -display none -vga none -monitor none \
 		-daemonize -pidfile "$pidfile" >"$state/qemu.log" 2>&1 8>&- 9>&-; then
-		cat "$state/qemu.log" >&2
+		show_tail qemu "$state/qemu.log"
 		die "QEMU did not start"
 	fi
 	log "QEMU started (pid $(cat "$pidfile")), waiting for ssh"

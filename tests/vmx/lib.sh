@@ -24,8 +24,6 @@ VMX_TIMEOUT=${VMX_TIMEOUT:-600}
 VMX_CMDLINE=${VMX_CMDLINE:-console=ttyS0,115200 quiet cryptomgr.notests=1 rodata=off nopti}
 
 PROG=$(basename "$0" .sh)
-say() { printf '%s: %s\n' "$PROG" "$*"; }
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 VMX_WORK=
 vmx_cleanup() {
@@ -48,7 +46,7 @@ vmx_init() {
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../scripts/debpkgs.sh"
 
 vmx_host_setup() {
-    ensure_pkgs bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common \
+    ensure_pkgs bochs bochs-term bochsbios vgabios busybox-static mtools syslinux syslinux-common \
         cpio xz-utils zstd gzip kmod gcc libc6-dev linux-libc-dev binutils make coreutils
     if command -v bochs-bin >/dev/null; then
         BOCHS=bochs-bin
@@ -208,7 +206,9 @@ vmx_disk() {
     truncate -s $((cyl * 516096)) "$img"
     mformat -i "$img" -t "$cyl" -h 16 -s 63 -v VMXTEST :: >/dev/null
     syslinux --install "$img"
+    # SERIAL: syslinux greets on COM1 too, the first serial output of a boot.
     cat >"$VMX_WORK/syslinux.cfg" <<EOF
+SERIAL 0 115200
 DEFAULT linux
 PROMPT 0
 TIMEOUT 0
@@ -223,7 +223,8 @@ EOF
     VMX_CYLINDERS=$cyl
 }
 
-# LD_PRELOAD shim that keeps Bochs' rfb listener on 127.0.0.1 (cached).
+# LD_PRELOAD shim that keeps Bochs' rfb listener on 127.0.0.1 (cached), for
+# a host where Bochs cannot have a network namespace of its own (not root).
 vmx_shim() {
     local key out
     key=$(gcc -dumpfullversion | sha_of - "$VMX_DIR/bind-loopback.c")
@@ -235,26 +236,62 @@ vmx_shim() {
     printf '%s\n' "$out"
 }
 
+# How Bochs is started: in a network namespace of its own where possible
+# (its rfb display then listens where nothing can reach it, and Bochs runs
+# side by side with others without competing for ports 5900-5949);
+# otherwise with the shim, on loopback. Sets VMX_LAUNCH (a command prefix).
+VMX_LAUNCH=()
+vmx_launcher() {
+    [ ${#VMX_LAUNCH[@]} -gt 0 ] && return 0
+    if unshare --net true 2>/dev/null; then
+        VMX_LAUNCH=(unshare --net)
+    else
+        VMX_LAUNCH=(env "LD_PRELOAD=$(vmx_shim)")
+    fi
+}
+
+# Show what a failed Bochs run left: its own output and log, and the serial
+# log (the tail of each).
+vmx_show_failure() {
+    local tag=$1 f
+    for f in "$LOG_DIR/bochs-$tag.out" "$LOG_DIR/bochs-$tag.log" "${2:-}"; do
+        [ -n "$f" ] && [ -s "$f" ] && show_tail "bochs ($tag)" "$f" 25
+    done
+    return 0
+}
+
 # Boot KERNEL+INITRD under Bochs; serial output goes to SERIAL. Bochs exits 1
 # on the guest's power-off, so the caller judges the run by serial markers.
+# With VMX_UNTIL=TEXT the run ends as soon as SERIAL holds TEXT (a start-up
+# check); VMX_TIMEOUT bounds every run.
 vmx_boot() {
     local tag=$1 kernel=$2 initrd=$3 serial=$4
     local img="$VMX_WORK/disk.img" rc_file="$VMX_WORK/bochs.rc" cfg="$VMX_WORK/bochsrc"
-    local blog="$LOG_DIR/bochs-$tag.log" out="$LOG_DIR/bochs-$tag.out" t0 t1 rc=0 shim attempt
+    local blog="$LOG_DIR/bochs-$tag.log" out="$LOG_DIR/bochs-$tag.out" t0 t1 rc=0 attempt pid
     vmx_disk "$kernel" "$initrd" "$img"
     rm -f "$serial" "$blog"
     sed -e "s#@MEGS@#$VMX_MEGS#" -e "s#@CPU_MODEL@#$CPU_MODEL#" -e "s#@IPS@#$VMX_IPS#" \
         -e "s#@DISK@#$img#" -e "s#@CYLINDERS@#$VMX_CYLINDERS#" \
         -e "s#@SERIAL@#$serial#" -e "s#@LOG@#$blog#" "$VMX_DIR/bochsrc.in" >"$cfg"
     printf 'c\nquit\n' >"$rc_file"
-    shim=$(vmx_shim)
-    say "booting $tag under Bochs ($CPU_MODEL, ${VMX_MEGS}M, timeout ${VMX_TIMEOUT}s)"
+    vmx_launcher
+    say "booting $tag under Bochs ($CPU_MODEL, ${VMX_MEGS}M, timeout ${VMX_TIMEOUT}s${VMX_UNTIL:+, until the serial log shows "$VMX_UNTIL"})"
     t0=$(date +%s)
     for attempt in 1 2 3; do
         rc=0
-        (cd "$VMX_WORK" && LD_PRELOAD="$shim" timeout --kill-after=10 "$VMX_TIMEOUT" \
-            "$BOCHS" -q -f "$cfg" -rc "$rc_file" </dev/null >"$out" 2>&1) || rc=$?
-        # The rfb display needs a free port in 5900-5949; retry if it found none.
+        (cd "$VMX_WORK" && exec "${VMX_LAUNCH[@]}" timeout --kill-after=10 "$VMX_TIMEOUT" \
+            "$BOCHS" -q -f "$cfg" -rc "$rc_file" </dev/null >"$out" 2>&1) &
+        pid=$!
+        if [ -n "${VMX_UNTIL:-}" ]; then
+            while kill -0 "$pid" 2>/dev/null && ! grep -qF "$VMX_UNTIL" "$serial" 2>/dev/null; do
+                sleep 0.5
+            done
+            # $pid is timeout(1) (unshare and env exec it): it passes the
+            # signal on to Bochs.
+            kill -TERM "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" || rc=$?
+        # Only the shim's way: the rfb display needs a free port in 5900-5949.
         grep -q 'RFB could not bind' "$blog" 2>/dev/null || break
         say "bochs found no free rfb port (attempt $attempt), retrying"
         rm -f "$serial" "$blog"
@@ -340,6 +377,7 @@ vmx_boot_checked() {
     serial_text "$SERIAL" | grep '^DMESG: ' | sed 's/^DMESG: /dmesg: /' || true
     end=$(serial_get "$SERIAL" "END ")
     check_if "guest ran to completion" "${end:-no END marker}" test -n "$end"
+    [ -n "$end" ] || vmx_show_failure "$1" "$SERIAL"
     vmx=$(serial_get "$SERIAL" "cpu-flag vmx=")
     check_if "guest CPU has vmx" "vmx=${vmx:-?}" test "$vmx" = yes
 }

@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Sourced by the scripts: messages prefixed with $PROG, root commands, and
+# external tools run with their output in a log whose tail is shown when
+# they fail (a failure always shows the tool's own words).
+
+say() { printf '%s: %s\n' "${PROG:-vmcsinfo}" "$*" >&2; }
+die() {
+	say "error: $*"
+	exit 1
+}
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Show the last lines of LOG, under a heading that names TOOL.
+show_tail() {
+	local tool=$1 log=$2 n=${3:-${VMCSINFO_TAIL_LINES:-40}}
+	say "$tool: last $n lines of its output ($log):"
+	tail -n "$n" "$log" | sed 's/^/    | /' >&2
+}
+
+# run_logged TOOL LOG CMD...: run CMD with its output in LOG (appended to
+# when LOG exists); on failure, show LOG's tail and return CMD's status.
+run_logged() {
+	local tool=$1 log=$2 rc=0
+	shift 2
+	"$@" </dev/null >>"$log" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		say "$tool failed (exit $rc)"
+		show_tail "$tool" "$log"
+	fi
+	return "$rc"
+}
