@@ -13,9 +13,20 @@ as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Show the last lines of LOG, under a heading that names TOOL.
+# Show the last lines of LOG, under a heading that names TOOL; before them,
+# the first lines above that window that read like an error (a tool's cause
+# often scrolls away: mmdebstrap's failing postinst was 40 lines up).
 show_tail() {
-	local tool=$1 log=$2 n=${3:-${VMCSINFO_TAIL_LINES:-40}}
+	local tool=$1 log=$2 n=${3:-${VMCSINFO_TAIL_LINES:-40}} total early
+	total=$(wc -l <"$log" 2>/dev/null || echo 0)
+	if [ "$total" -gt "$n" ]; then
+		early=$(head -n $((total - n)) "$log" |
+			grep -n -i -E '(^E: |error|failed|fatal|cannot|could not|no such)' | head -n 15)
+		if [ -n "$early" ]; then
+			say "$tool: lines like errors earlier in its output ($log, line: text):"
+			printf '%s\n' "$early" | sed 's/^/    | /' >&2
+		fi
+	fi
 	say "$tool: last $n lines of its output ($log):"
 	tail -n "$n" "$log" | sed 's/^/    | /' >&2
 }

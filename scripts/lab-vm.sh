@@ -25,8 +25,8 @@
 # /boot/grub/grub.cfg, as on a real Debian host (update-grub in the guest
 # changes the next boot). It is cached under
 # ${XDG_CACHE_HOME:-~/.cache}/vmcsinfo/lab/<recipe hash>/ and rebuilt only when
-# the recipe section of this script (between the RECIPE markers) or the host's
-# Debian mirror changes. Run state lives in $LAB_STATE: qcow2 overlay, pid, ssh
+# the recipe section of this script (between the RECIPE markers), the host's
+# Debian mirror or the archive's version of a key package (key_pkgs) changes. Run state lives in $LAB_STATE: qcow2 overlay, pid, ssh
 # key and port, serial log, QEMU log.
 set -euo pipefail
 
@@ -322,11 +322,20 @@ recipe_disk() {
 
 # <<< RECIPE
 
-# Needs mirrors() to have run.
+# The packages whose version makes the lab what it is: when the archive
+# moves on (a new kernel, kdump-tools, dkms), the next `up` builds anew
+# rather than testing what the archive no longer has.
+key_pkgs=(linux-image-amd64 linux-headers-amd64 kdump-tools kexec-tools makedumpfile dkms systemd)
+
+# Needs mirrors() to have run (the lists are fresh then).
 recipe_key() {
+	local p
 	{
 		sed -n '/^# >>> RECIPE/,/^# <<< RECIPE/p' "$self"
 		printf '%s\n' "${lab_sources[@]}"
+		for p in "${key_pkgs[@]}"; do
+			apt-cache policy "$p" 2>/dev/null | awk -v p="$p" '$1 == "Candidate:" { print p, $2; exit }'
+		done
 	} | sha256sum | cut -c1-12
 }
 

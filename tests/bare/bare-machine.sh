@@ -66,6 +66,13 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY \
 	REQUESTS_CA_BUNDLE SSL_CERT_FILE; do
 	[ -n "${!v:-}" ] && machine+=(--env "$v")
 done
+# And its locale: a UTF-8 one, as Debian installs set (Bochs 2.7's sound
+# code aborted under LANG=C.UTF-8 and not without a LANG: a bare container
+# without the machine's locale would hide that).
+for v in LC_ALL LC_CTYPE LANGUAGE; do
+	[ -n "${!v:-}" ] && machine+=(--env "$v")
+done
+machine+=(--env "LANG=${LANG:-C.UTF-8}")
 if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
 	machine+=(--volume /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro)
 fi

@@ -26,7 +26,7 @@ phase() {
 	else
 		result "  FAIL  $name ($((SECONDS - t0)) s, exit $rc)"
 		say "FAIL: $name (exit $rc); last lines of $out/$name.log:"
-		tail -n 40 "$out/$name.log" | sed 's/^/    | /'
+		tail -n 100 "$out/$name.log" | sed 's/^/    | /'
 	fi
 	return "$rc"
 }
@@ -65,7 +65,7 @@ phase apt-stale stale_lists
 phase install-deps scripts/install-deps.sh
 check "install-deps refreshed the stale lists and said why" "$out/install-deps.log" \
 	'refreshing the apt lists: (the lists lack|no record|the lists are)'
-phase venv make venv
+[ "$(failures)" -eq 0 ] && phase venv make venv
 if [ "$(failures)" -eq 0 ]; then
 	# 3. Side by side; each its own log.
 	kernels() {
