@@ -12,10 +12,10 @@ pkgs=(
 	dkms openssl util-linux
 	# Debian kernel packages are fetched and unpacked by scripts/kernels.sh
 	dpkg-dev xz-utils zstd cpio
-	# Bochs VMX boots
-	# (bochs-term satisfies bochs' GUI dependency without wxWidgets; the
-	# tests use the rfb display built into bochs)
-	bochs bochs-term bochsbios vgabios busybox-static mtools syslinux syslinux-common
+	# Bochs VMX boots (bochs brings its default GUI, bochs-wx, as a user's
+	# install does: with it, Bochs 2.7 aborted in its sound code, which the
+	# bare-machine step must be able to see; the tests use rfb)
+	bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common
 	# lint
 	shellcheck perl
 	# molecule container tests: rootful podman with runc (crun fails on these

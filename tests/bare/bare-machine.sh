@@ -66,9 +66,9 @@ for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY \
 	REQUESTS_CA_BUNDLE SSL_CERT_FILE; do
 	[ -n "${!v:-}" ] && machine+=(--env "$v")
 done
-# And its locale: a UTF-8 one, as Debian installs set (Bochs 2.7's sound
-# code aborted under LANG=C.UTF-8 and not without a LANG: a bare container
-# without the machine's locale would hide that).
+# And its locale: a UTF-8 one, as Debian installs set (Bochs 2.7 with its
+# default wx GUI package aborted in its sound code under LANG=C.UTF-8 and
+# not without a LANG: a container without the machine's locale hid that).
 for v in LC_ALL LC_CTYPE LANGUAGE; do
 	[ -n "${!v:-}" ] && machine+=(--env "$v")
 done

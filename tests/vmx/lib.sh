@@ -46,7 +46,7 @@ vmx_init() {
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../../scripts/debpkgs.sh"
 
 vmx_host_setup() {
-    ensure_pkgs bochs bochs-term bochsbios vgabios busybox-static mtools syslinux syslinux-common \
+    ensure_pkgs bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common \
         cpio xz-utils zstd gzip kmod gcc libc6-dev linux-libc-dev binutils make coreutils
     if command -v bochs-bin >/dev/null; then
         BOCHS=bochs-bin
