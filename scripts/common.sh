@@ -18,17 +18,21 @@ as_root() {
 # often scrolls away: mmdebstrap's failing postinst was 40 lines up).
 show_tail() {
 	local tool=$1 log=$2 n=${3:-${VMCSINFO_TAIL_LINES:-40}} total early
-	total=$(wc -l <"$log" 2>/dev/null || echo 0)
+	[ -r "$log" ] || {
+		say "$tool: no output ($log is missing)"
+		return 0
+	}
+	total=$(wc -l <"$log")
 	if [ "$total" -gt "$n" ]; then
 		early=$(head -n $((total - n)) "$log" |
-			grep -n -i -E '(^E: |error|failed|fatal|cannot|could not|no such)' | head -n 15)
+			grep -n -i -E '(^E: |error|failed|fatal|cannot|could not|no such)' | head -n 15 || true)
 		if [ -n "$early" ]; then
 			say "$tool: lines like errors earlier in its output ($log, line: text):"
 			printf '%s\n' "$early" | sed 's/^/    | /' >&2
 		fi
 	fi
 	say "$tool: last $n lines of its output ($log):"
-	tail -n "$n" "$log" | sed 's/^/    | /' >&2
+	tail -n "$n" "$log" | sed 's/^/    | /' >&2 || true
 }
 
 # run_logged TOOL LOG CMD...: run CMD with its output in LOG (appended to

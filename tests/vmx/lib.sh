@@ -255,7 +255,7 @@ vmx_launcher() {
 vmx_show_failure() {
     local tag=$1 f
     for f in "$LOG_DIR/bochs-$tag.out" "$LOG_DIR/bochs-$tag.log" "${2:-}"; do
-        [ -n "$f" ] && [ -s "$f" ] && show_tail "bochs ($tag)" "$f" 25
+        if [ -n "$f" ] && [ -s "$f" ]; then show_tail "bochs ($tag)" "$f" 25; fi
     done
     return 0
 }
