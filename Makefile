@@ -18,10 +18,11 @@ help:
 deps:
 	@scripts/install-deps.sh
 
-$(VENV)/.stamp: requirements.txt
+$(VENV)/.stamp: requirements.txt scripts/install-tools.sh
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -r requirements.txt
+	scripts/install-tools.sh $(VENV)
 	touch $@
 
 venv: $(VENV)/.stamp

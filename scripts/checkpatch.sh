@@ -15,7 +15,11 @@ PROG=checkpatch
 
 source_pkg() { apt-cache pkgnames linux-source-6.12 | sort -V | tail -n1; }
 
-if [ ! -x "$cache/scripts/checkpatch.pl" ]; then
+# Also kept from the same tarball: the Linux sources that the generated tables
+# come from (scripts/gen-vmcs-names.py: vmx.h; scripts/gen-vmcs12.py:
+# vmcs12.[ch]), so a test can regenerate them.
+linux_files=(arch/x86/include/asm/vmx.h arch/x86/kvm/vmx/vmcs12.h arch/x86/kvm/vmx/vmcs12.c)
+if [ ! -x "$cache/scripts/checkpatch.pl" ] || [ ! -f "$cache/src/${linux_files[2]}" ]; then
 	ensure_apt_lists
 	pkg=$(source_pkg)
 	if [ -z "$pkg" ] && apt_retry_refresh "linux-source-6.12"; then
@@ -33,9 +37,12 @@ if [ ! -x "$cache/scripts/checkpatch.pl" ]; then
 	tarball=$(find "$tmp/x/usr/src" -name 'linux-source-*.tar.*' | head -n1)
 	dir=$(basename "$tarball" | sed 's/\.tar\..*//')
 	tar -xf "$tarball" -C "$tmp" "$dir/scripts/checkpatch.pl" \
-		"$dir/scripts/spelling.txt" "$dir/scripts/const_structs.checkpatch"
-	mkdir -p "$cache/scripts"
+		"$dir/scripts/spelling.txt" "$dir/scripts/const_structs.checkpatch" \
+		"${linux_files[@]/#/$dir/}"
+	mkdir -p "$cache/scripts" "$cache/src"
 	cp "$tmp/$dir/scripts/"* "$cache/scripts/"
+	(cd "$tmp/$dir" && cp --parents "${linux_files[@]}" "$cache/src/")
+	echo "Debian $pkg $(dpkg-deb -f "$tmp"/*.deb Version)" >"$cache/src/SOURCE"
 fi
 
 # Gate: no ERROR and no WARNING. --strict CHECKs are printed; the known ones are
@@ -50,3 +57,6 @@ if echo "$out" | grep -qE ': (ERROR|WARNING):'; then
 	exit 1
 fi
 echo "checkpatch: ok (0 errors, 0 warnings; --strict CHECKs listed above)"
+
+# The tables generated from Linux's sources are current.
+"$top/.venv/bin/python" "$top/scripts/gen-vmcs12.py" --check "$cache/src"

@@ -1,0 +1,528 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From a crash dump to every guest's VMCS: the library behind vmcsinfo-crash
+(DESIGN.md CONTRACT 4) and the Ansible module that triages a fleet's dumps.
+
+analyze(path) opens a dump file or a dump directory (/var/crash/<stamp>/),
+finds the VMCSINFO (--vmcsinfo FILE, else the module's ELF note in the dump's
+own memory, else the `vmcsinfo` file beside the dump; note and file
+disagreeing: the note wins and both digests are reported), finds and decodes
+the VMCS pages, and returns the CONTRACT 4 report. render() is the readable
+view, like a debugger's `info registers`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+import sys
+from collections import Counter, defaultdict
+
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dumpfile import Dump, DumpError
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
+    Vmcsinfo,
+    VmcsinfoError,
+    parse,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsscan import (
+    SEGMENTS,
+    collect,
+    resolve,
+)
+
+SIDECAR = "vmcsinfo"
+MAX_VMCSINFO = 1 << 20
+# Dump file names in a dump directory: Debian kdump-tools (dump.<stamp>),
+# RHEL kdump (vmcore, vmcore.flat), makedumpfile by hand.
+DUMP_NAMES = ("dump.", "vmcore")
+
+EXIT_OK, EXIT_USAGE, EXIT_NO_VMCSINFO = 0, 2, 3
+
+
+class CrashError(Exception):
+    """A problem the user must fix; exit_code says which (CONTRACT 4)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def read_small(path: str, what: str) -> str:
+    """A small text file, not through a symlink, regular files only, bounded."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise CrashError(f"cannot open {what} {path}: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise CrashError(f"{what} {path} is not a regular file")
+        data = f.read(MAX_VMCSINFO + 1)
+    if len(data) > MAX_VMCSINFO:
+        raise CrashError(f"{what} {path} is larger than {MAX_VMCSINFO} bytes")
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise CrashError(f"{what} {path} is not ASCII text (byte {e.start})") from e
+
+
+def locate(path: str) -> tuple[str, str | None]:
+    """(dump file, sidecar vmcsinfo path or None) for a file or a dump directory."""
+    if os.path.isdir(path):
+        names = sorted(
+            n
+            for n in os.listdir(path)
+            if n.startswith(DUMP_NAMES) and os.path.isfile(os.path.join(path, n))
+        )
+        if not names:
+            raise CrashError(f"{path}: no dump.* or vmcore file in this directory")
+        dump = os.path.join(path, names[0])
+        side = os.path.join(path, SIDECAR)
+    elif os.path.exists(path):
+        dump = path
+        side = _sidecar_path(path)
+    else:
+        raise CrashError(f"{path}: no such file or directory")
+    return dump, side if os.path.lexists(side) else None
+
+
+def _sidecar_path(dump_path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(dump_path)), SIDECAR)
+
+
+def _layout(text: str, where: str) -> Vmcsinfo:
+    try:
+        return parse(text)
+    except VmcsinfoError as e:
+        raise CrashError(f"{where}: not a valid VMCSINFO: {e}") from e
+
+
+def analyze(path: str, vmcsinfo_file: str | None = None) -> dict:
+    """The CONTRACT 4 report of the dump at path (raises CrashError)."""
+    dump_path, side = locate(path)
+    option = None
+    if vmcsinfo_file:
+        option = _layout(read_small(vmcsinfo_file, "VMCSINFO file"), vmcsinfo_file)
+    try:
+        dump = Dump(dump_path)
+    except DumpError as e:
+        raise CrashError(str(e)) from e
+    with dump:
+        try:
+            scan = collect(dump)
+        except DumpError as e:
+            raise CrashError(str(e)) from e
+        notes = [(paddr, text, parse(text)) for paddr, text in scan.notes]
+        note = None
+        if notes:
+            votes = Counter(n[2].digest() for n in notes)
+            best = votes.most_common(1)[0][0]
+            note = [n for n in notes if n[2].digest() == best][-1]
+        file_layout = file_error = None
+        if side:
+            try:
+                file_layout = _layout(read_small(side, "VMCSINFO file"), side)
+            except CrashError as e:
+                file_error = str(e)
+        info: dict = {}
+        if option is not None:
+            layout, source, where = option, "option", vmcsinfo_file
+        elif notes:
+            # Several notes: the module was loaded more than once and an older
+            # note survived in memory. The digest most of them agree on wins.
+            paddr, _text, layout = note
+            source, where = "note", f"ELF note at {paddr:#x}"
+            info["note_paddr"] = paddr
+            info["notes"] = len(notes)
+        elif file_layout is not None:
+            layout, source, where = file_layout, "file", side
+        else:
+            tried = [
+                "--vmcsinfo (not given)",
+                f"a VMCSINFO note in the dump's memory ({len(scan.bad_notes)} note-like pages, "
+                + (
+                    "none valid: " + "; ".join(w for _p, w in scan.bad_notes[:3])
+                    if scan.bad_notes
+                    else "none"
+                )
+                + ")",
+                f"the file beside the dump ({file_error or 'none: ' + _sidecar_path(dump_path)})",
+            ]
+            raise CrashError(
+                "no VMCSINFO for this dump; tried " + ", ".join(tried) + ". Give one with "
+                "--vmcsinfo FILE (the host's /var/lib/vmcsinfo/vmcsinfo, or a probe of the same "
+                "CPU model)",
+                EXIT_NO_VMCSINFO,
+            )
+        resolve(scan, dump, layout)
+        report = {
+            "format": 1,
+            "dump": {
+                "path": dump_path,
+                "kind": dump.kind,
+                "flattened": dump.flattened,
+                "codecs": sorted(dump.codecs),
+                "pages": scan.pages,
+                "unreadable_pages": dump.unreadable,
+                "osrelease": dump.info.get("OSRELEASE", ""),
+                "crashtime": _int(dump.info.get("CRASHTIME")),
+            },
+            "vmcsinfo": {
+                "source": source,
+                "where": where,
+                "digest": layout.digest(),
+                "revision_id": layout.revision_id,
+                "cpu_signature": layout.cpu_signature,
+                "microcode": layout.microcode,
+                "field_count": len(layout.fields),
+                **info,
+            },
+            "vmcs": [],
+            "rejected": len(scan.rejected),
+            "rejected_detail": [
+                {"paddr": c.paddr, "revision_id": c.revision_id, "reasons": c.reasons}
+                for c in scan.rejected
+            ],
+        }
+        if notes:
+            report["vmcsinfo"]["note_digest"] = note[2].digest()
+        if file_layout is not None:
+            report["vmcsinfo"]["file_digest"] = file_layout.digest()
+        if file_error:
+            report["vmcsinfo"]["file_error"] = file_error
+        if notes and file_layout is not None and note[2].digest() != file_layout.digest():
+            report["vmcsinfo"]["disagree"] = (
+                f"the note in the dump ({note[2].digest()[:16]}) and {side} "
+                f"({file_layout.digest()[:16]}) differ; the note was used"
+            )
+        for v in scan.vmcs:
+            report["vmcs"].append(
+                {
+                    "paddr": v.paddr,
+                    "revision_id": v.revision_id,
+                    "shadow": v.shadow,
+                    "nested": v.nested,
+                    "fields": v.fields,
+                }
+            )
+        report["groups"] = groups(report["vmcs"])
+        return report
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
+
+
+def groups(vmcs: list[dict]) -> dict:
+    """EPTP: one VM's address space; HOST_CR3: one QEMU process; VPID: one vCPU."""
+    out: dict = {}
+    for key, name in (
+        ("eptp", "EPT_POINTER"),
+        ("host_cr3", "HOST_CR3"),
+        ("vpid", "VIRTUAL_PROCESSOR_ID"),
+    ):
+        g: dict = defaultdict(list)
+        for v in vmcs:
+            if name in v["fields"] and not v["nested"]:
+                val = v["fields"][name] & (~0xFFF if key == "eptp" else -1)
+                g[f"{val:#x}"].append(v["paddr"])
+        out[key] = dict(g)
+    return out
+
+
+# -- the readable view --------------------------------------------------------
+
+RFLAGS = {
+    0: "CF",
+    2: "PF",
+    4: "AF",
+    6: "ZF",
+    7: "SF",
+    8: "TF",
+    9: "IF",
+    10: "DF",
+    11: "OF",
+    14: "NT",
+    16: "RF",
+    17: "VM",
+    18: "AC",
+    19: "VIF",
+    20: "VIP",
+    21: "ID",
+}
+CR0 = {
+    0: "PE",
+    1: "MP",
+    2: "EM",
+    3: "TS",
+    4: "ET",
+    5: "NE",
+    16: "WP",
+    18: "AM",
+    29: "NW",
+    30: "CD",
+    31: "PG",
+}
+CR4 = {
+    0: "VME",
+    1: "PVI",
+    2: "TSD",
+    3: "DE",
+    4: "PSE",
+    5: "PAE",
+    6: "MCE",
+    7: "PGE",
+    8: "PCE",
+    9: "OSFXSR",
+    10: "OSXMMEXCPT",
+    11: "UMIP",
+    12: "LA57",
+    13: "VMXE",
+    14: "SMXE",
+    16: "FSGSBASE",
+    17: "PCIDE",
+    18: "OSXSAVE",
+    20: "SMEP",
+    21: "SMAP",
+    22: "PKE",
+    23: "CET",
+    24: "PKS",
+}
+EFER = {0: "SCE", 8: "LME", 10: "LMA", 11: "NXE", 12: "SVME", 13: "LMSLE", 14: "FFXSR", 15: "TCE"}
+INTERRUPTIBILITY = {0: "STI", 1: "MOV-SS", 2: "SMI", 3: "NMI", 4: "ENCLAVE"}
+ACTIVITY = {0: "active", 1: "HLT", 2: "shutdown", 3: "wait-for-SIPI"}
+# Basic exit reasons (SDM Vol. 3D Appendix C; Linux's EXIT_REASON_* names).
+EXIT_REASONS = {
+    0: "EXCEPTION_NMI",
+    1: "EXTERNAL_INTERRUPT",
+    2: "TRIPLE_FAULT",
+    3: "INIT_SIGNAL",
+    4: "SIPI_SIGNAL",
+    5: "IO_SMI",
+    6: "OTHER_SMI",
+    7: "INTERRUPT_WINDOW",
+    8: "NMI_WINDOW",
+    9: "TASK_SWITCH",
+    10: "CPUID",
+    11: "GETSEC",
+    12: "HLT",
+    13: "INVD",
+    14: "INVLPG",
+    15: "RDPMC",
+    16: "RDTSC",
+    17: "RSM",
+    18: "VMCALL",
+    19: "VMCLEAR",
+    20: "VMLAUNCH",
+    21: "VMPTRLD",
+    22: "VMPTRST",
+    23: "VMREAD",
+    24: "VMRESUME",
+    25: "VMWRITE",
+    26: "VMOFF",
+    27: "VMON",
+    28: "CR_ACCESS",
+    29: "DR_ACCESS",
+    30: "IO_INSTRUCTION",
+    31: "MSR_READ",
+    32: "MSR_WRITE",
+    33: "INVALID_STATE",
+    34: "MSR_LOAD_FAIL",
+    36: "MWAIT_INSTRUCTION",
+    37: "MONITOR_TRAP_FLAG",
+    39: "MONITOR_INSTRUCTION",
+    40: "PAUSE_INSTRUCTION",
+    41: "MCE_DURING_VMENTRY",
+    43: "TPR_BELOW_THRESHOLD",
+    44: "APIC_ACCESS",
+    45: "EOI_INDUCED",
+    46: "GDTR_IDTR",
+    47: "LDTR_TR",
+    48: "EPT_VIOLATION",
+    49: "EPT_MISCONFIG",
+    50: "INVEPT",
+    51: "RDTSCP",
+    52: "PREEMPTION_TIMER",
+    53: "INVVPID",
+    54: "WBINVD",
+    55: "XSETBV",
+    56: "APIC_WRITE",
+    57: "RDRAND",
+    58: "INVPCID",
+    59: "VMFUNC",
+    60: "ENCLS",
+    61: "RDSEED",
+    62: "PML_FULL",
+    63: "XSAVES",
+    64: "XRSTORS",
+    67: "UMWAIT",
+    68: "TPAUSE",
+    74: "BUS_LOCK",
+    75: "NOTIFY",
+}
+
+
+def flags(value: int, names: dict[int, str]) -> str:
+    return " ".join(n for b, n in sorted(names.items()) if value >> b & 1)
+
+
+def access_rights(ar: int) -> str:
+    """A segment's VMX access-rights field in words."""
+    if ar >> 16 & 1:
+        return "unusable"
+    typ, s = ar & 0xF, ar >> 4 & 1
+    if s:
+        kind = (
+            ("code" if typ & 8 else "data")
+            + (
+                (" conforming" if typ & 4 else "") + (" readable" if typ & 2 else "")
+                if typ & 8
+                else (" expand-down" if typ & 4 else "") + (" writable" if typ & 2 else "")
+            )
+            + (" accessed" if typ & 1 else "")
+        )
+    else:
+        kind = {2: "LDT", 3: "TSS16-busy", 9: "TSS64-avail", 11: "TSS64-busy"}.get(
+            typ, f"system type {typ}"
+        )
+    bits = [kind, f"DPL{ar >> 5 & 3}"]
+    bits += [n for b, n in ((7, "P"), (12, "AVL"), (13, "L"), (14, "DB"), (15, "G")) if ar >> b & 1]
+    return " ".join(bits)
+
+
+def exit_reason(reason: int) -> str:
+    basic = reason & 0xFFFF
+    name = EXIT_REASONS.get(basic, "unknown")
+    extra = " (VM-entry failure)" if reason >> 31 & 1 else ""
+    return f"{basic} {name}{extra}"
+
+
+def render_vmcs(v: dict, index: int) -> list[str]:
+    f = v["fields"]
+    g = f.get
+    kind = "KVM vmcs12 (L2 guest of a nested hypervisor)" if v["nested"] else "VMCS"
+    head = f"#{index} {kind} at {v['paddr']:#x}, revision {v['revision_id']:#x}"
+    if v["shadow"]:
+        head += " (shadow)"
+    if "EPT_POINTER" in f:
+        head += f", VM eptp {f['EPT_POINTER'] & ~0xFFF:#x}"
+    if "HOST_CR3" in f and not v["nested"]:
+        head += f", process HOST_CR3 {f['HOST_CR3']:#x}"
+    if "VIRTUAL_PROCESSOR_ID" in f:
+        head += f", vCPU VPID {f['VIRTUAL_PROCESSOR_ID']}"
+    out = [head]
+
+    def reg(name: str, field: str, names: dict[int, str] | None = None) -> None:
+        if field in f:
+            s = f"  {name:<10} {f[field]:#018x}"
+            if names:
+                s += f"  [{flags(f[field], names)}]"
+            out.append(s)
+
+    reg("rip", "GUEST_RIP")
+    reg("rsp", "GUEST_RSP")
+    reg("rflags", "GUEST_RFLAGS", RFLAGS)
+    reg("cr0", "GUEST_CR0", CR0)
+    reg("cr3", "GUEST_CR3")
+    reg("cr4", "GUEST_CR4", CR4)
+    reg("efer", "GUEST_IA32_EFER", EFER)
+    for seg in SEGMENTS:
+        sel, base = g(f"GUEST_{seg}_SELECTOR"), g(f"GUEST_{seg}_BASE")
+        lim, ar = g(f"GUEST_{seg}_LIMIT"), g(f"GUEST_{seg}_AR_BYTES")
+        if sel is None and base is None:
+            continue
+        line = (
+            f"  {seg.lower():<10} {sel or 0:#06x}  base {base or 0:#018x}  limit {lim or 0:#010x}"
+        )
+        if ar is not None:
+            line += f"  ar {ar:#06x} [{access_rights(ar)}]"
+        out.append(line)
+    for t in ("GDTR", "IDTR"):
+        if f"GUEST_{t}_BASE" in f:
+            out.append(
+                f"  {t.lower():<10} base {f[f'GUEST_{t}_BASE']:#018x}"
+                f"  limit {g(f'GUEST_{t}_LIMIT', 0):#06x}"
+            )
+    reg("dr7", "GUEST_DR7")
+    if "GUEST_SYSENTER_CS" in f:
+        out.append(
+            f"  {'sysenter':<10} cs {f['GUEST_SYSENTER_CS']:#x}"
+            f"  esp {g('GUEST_SYSENTER_ESP', 0):#x}  eip {g('GUEST_SYSENTER_EIP', 0):#x}"
+        )
+    reg("pat", "GUEST_IA32_PAT")
+    if "GUEST_INTERRUPTIBILITY_INFO" in f:
+        i = f["GUEST_INTERRUPTIBILITY_INFO"]
+        out.append(f"  {'blocking':<10} {i:#x} [{flags(i, INTERRUPTIBILITY) or 'none'}]")
+    if "GUEST_ACTIVITY_STATE" in f:
+        a = f["GUEST_ACTIVITY_STATE"]
+        out.append(f"  {'activity':<10} {a} ({ACTIVITY.get(a, 'unknown')})")
+    if "VM_EXIT_REASON" in f:
+        out.append(
+            f"  {'last exit':<10} reason {exit_reason(f['VM_EXIT_REASON'])}, qualification "
+            f"{g('EXIT_QUALIFICATION', 0):#x}"
+        )
+    out.append(
+        "  (rax..r15 are not in the VMCS: KVM keeps them in its vcpu structure, "
+        "struct kvm_vcpu_arch.regs)"
+    )
+    return out
+
+
+def render(report: dict, verbose: bool = False) -> str:
+    d, vi = report["dump"], report["vmcsinfo"]
+    lines = [
+        f"dump      {d['path']} ({d['kind']}{', flattened' if d['flattened'] else ''}"
+        f"{', ' + '/'.join(d['codecs']) if d['codecs'] else ''}; {d['pages']} pages"
+        f"{', ' + str(d['unreadable_pages']) + ' unreadable' if d['unreadable_pages'] else ''})",
+        f"kernel    {d['osrelease'] or 'unknown'}",
+        f"VMCSINFO  from {vi['source']} ({vi['where']}): revision {vi['revision_id']:#x}, "
+        f"{vi['field_count']} fields, digest {vi['digest'][:16]}",
+    ]
+    if vi.get("disagree"):
+        lines.append(f"WARNING   {vi['disagree']}")
+    if vi.get("file_error"):
+        lines.append(f"note      {vi['file_error']}")
+    lines.append(
+        f"found     {len(report['vmcs'])} VMCS page(s); {report['rejected']} candidate(s) rejected"
+        + ("" if verbose or not report["rejected"] else " (--verbose says why)")
+    )
+    if verbose:
+        for r in report["rejected_detail"]:
+            lines.append(f"  rejected {r['paddr']:#x}: " + "; ".join(r["reasons"]))
+    g = report.get("groups", {})
+    if report["vmcs"]:
+        lines.append(
+            f"groups    {len(g.get('eptp', {}))} VM(s) by EPT pointer, "
+            f"{len(g.get('host_cr3', {}))} QEMU process(es) by HOST_CR3, "
+            f"{len(g.get('vpid', {}))} vCPU(s) by VPID"
+        )
+    for i, v in enumerate(report["vmcs"]):
+        lines.append("")
+        lines += render_vmcs(v, i)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="vmcsinfo-crash",
+        description="Find every guest VMCS in a KVM host's crash dump and decode it.",
+    )
+    p.add_argument("--vmcsinfo", metavar="FILE", help="VMCSINFO text to decode with (CONTRACT 2)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout (CONTRACT 4)")
+    p.add_argument("--verbose", action="store_true", help="say why each candidate was rejected")
+    p.add_argument(
+        "dump", metavar="DUMP", help="vmcore file or dump directory (/var/crash/<stamp>/)"
+    )
+    args = p.parse_args(argv)
+    try:
+        report = analyze(args.dump, args.vmcsinfo)
+    except CrashError as e:
+        sys.stderr.write(f"vmcsinfo-crash: {e}\n")
+        return e.exit_code
+    if args.json:
+        json.dump(report, sys.stdout, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render(report, args.verbose))
+    return EXIT_OK
