@@ -98,14 +98,16 @@ def _layout(text: str, where: str) -> Vmcsinfo:
         raise CrashError(f"{where}: not a valid VMCSINFO: {e}") from e
 
 
-def analyze(path: str, vmcsinfo_file: str | None = None) -> dict:
-    """The CONTRACT 4 report of the dump at path (raises CrashError)."""
+def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False) -> dict:
+    """The CONTRACT 4 report of the dump at path (raises CrashError). With
+    nofollow (a root-run module), the dump is opened only as a regular file,
+    never through a symbolic link."""
     dump_path, side = locate(path)
     option = None
     if vmcsinfo_file:
         option = _layout(read_small(vmcsinfo_file, "VMCSINFO file"), vmcsinfo_file)
     try:
-        dump = Dump(dump_path)
+        dump = Dump(dump_path, nofollow=nofollow)
     except DumpError as e:
         raise CrashError(str(e)) from e
     with dump:
@@ -500,6 +502,157 @@ def render(report: dict, verbose: bool = False) -> str:
     for i, v in enumerate(report["vmcs"]):
         lines.append("")
         lines += render_vmcs(v, i)
+    return "\n".join(lines) + "\n"
+
+
+# -- a host's crash dumps (the Ansible module vmcsinfo_crash_info) -------------
+
+# Where kdump writes: Debian's kdump-tools (KDUMP_COREDIR in
+# /etc/default/kdump-tools), RHEL's kdump (`path` in /etc/kdump.conf).
+KDUMP_TOOLS_DEFAULTS = "/etc/default/kdump-tools"
+KDUMP_CONF = "/etc/kdump.conf"
+DEFAULT_CRASH_DIR = "/var/crash"
+KEY_REGISTERS = (
+    ("rip", "GUEST_RIP"),
+    ("rsp", "GUEST_RSP"),
+    ("rflags", "GUEST_RFLAGS"),
+    ("cr0", "GUEST_CR0"),
+    ("cr3", "GUEST_CR3"),
+    ("cr4", "GUEST_CR4"),
+    ("efer", "GUEST_IA32_EFER"),
+    ("cs_selector", "GUEST_CS_SELECTOR"),
+    ("vpid", "VIRTUAL_PROCESSOR_ID"),
+    ("eptp", "EPT_POINTER"),
+    ("host_cr3", "HOST_CR3"),
+)
+
+
+def _small_or_none(path: str) -> str | None:
+    try:
+        return read_small(path, "configuration file")
+    except CrashError:
+        return None
+
+
+def crash_dirs(root: str = "/") -> tuple[str, str]:
+    """(the directory kdump writes dumps into, where that was found)."""
+    text = _small_or_none(os.path.join(root, KDUMP_TOOLS_DEFAULTS.lstrip("/")))
+    for line in (text or "").splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key == "KDUMP_COREDIR" and value.strip("\"'"):
+            return value.strip().strip("\"'"), KDUMP_TOOLS_DEFAULTS
+    text = _small_or_none(os.path.join(root, KDUMP_CONF.lstrip("/")))
+    for line in (text or "").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) == 2 and words[0] == "path":
+            return words[1], KDUMP_CONF
+    return DEFAULT_CRASH_DIR, "default"
+
+
+def guest_summary(v: dict) -> dict:
+    f = v["fields"]
+    out = {"paddr": v["paddr"], "nested": v["nested"], "shadow": v["shadow"]}
+    for key, name in KEY_REGISTERS:
+        if name in f:
+            out[key] = f[name]
+    if "VM_EXIT_REASON" in f:
+        out["exit_reason"] = exit_reason(f["VM_EXIT_REASON"])
+        out["exit_qualification"] = f.get("EXIT_QUALIFICATION", 0)
+    return out
+
+
+def list_dumps(
+    crash_dir: str, vmcsinfo_file: str | None = None, limit: int = 5, fields: bool = False
+) -> list[dict]:
+    """The newest `limit` dump directories under crash_dir, each analyzed:
+    when, which VMCSINFO, how many guest VMCSes, and each guest's key
+    registers (every field with `fields`). A dump that cannot be read gets
+    an `error` instead. Directories are not followed through symbolic links."""
+    if vmcsinfo_file:  # a bad one is the caller's error, not each dump's
+        _layout(read_small(vmcsinfo_file, "VMCSINFO file"), vmcsinfo_file)
+    try:
+        entries = sorted(os.scandir(crash_dir), key=lambda e: e.name, reverse=True)
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise CrashError(f"cannot list {crash_dir}: {e.strerror}") from e
+    out = []
+    for e in entries:
+        if not e.is_dir(follow_symlinks=False):
+            continue
+        try:
+            dump_path, _side = locate(e.path)
+        except CrashError:
+            continue  # no dump file in it (kdump's own scratch, an empty directory)
+        item: dict = {"path": e.path, "dump_file": dump_path, "stamp": e.name}
+        try:
+            st = os.stat(dump_path, follow_symlinks=False)
+            item["size"] = st.st_size
+            item["mtime"] = int(st.st_mtime)
+            report = analyze(e.path, vmcsinfo_file, nofollow=True)
+        except (CrashError, OSError) as err:
+            item["error"] = str(err)
+            item["exit_code"] = getattr(err, "exit_code", EXIT_USAGE)
+            out.append(item)
+            if len(out) >= limit:
+                break
+            continue
+        d = report["dump"]
+        item.update(
+            kind=d["kind"],
+            flattened=d["flattened"],
+            codecs=d["codecs"],
+            kernel=d["osrelease"],
+            crashtime=d["crashtime"],
+            pages=d["pages"],
+            unreadable_pages=d["unreadable_pages"],
+            vmcsinfo={
+                k: report["vmcsinfo"][k]
+                for k in ("source", "where", "digest", "revision_id", "disagree")
+                if k in report["vmcsinfo"]
+            },
+            vmcs_count=len(report["vmcs"]),
+            rejected=report["rejected"],
+            groups={k: len(v) for k, v in report["groups"].items()},
+            guests=[guest_summary(v) for v in report["vmcs"]],
+        )
+        if fields:
+            item["vmcs"] = report["vmcs"]
+        out.append(item)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def triage_text(host: str, result: dict) -> str:
+    """One host's crash triage (vmcsinfo_crash_info's result) as a short text."""
+    dumps = result.get("dumps") or []
+    lines = [f"{host}: {len(dumps)} crash dump(s) in {result.get('crash_dir', '?')}"]
+    for d in dumps:
+        lines.append(f"  {d['path']}")
+        if "error" in d:
+            lines.append(f"    unreadable: {d['error']}")
+            continue
+        vi = d.get("vmcsinfo", {})
+        lines.append(
+            f"    kernel {d.get('kernel') or '?'}, {d.get('kind')} "
+            f"{'/'.join(d.get('codecs', []))}, "
+            f"VMCSINFO from {vi.get('source')} (digest {str(vi.get('digest', ''))[:16]})"
+        )
+        if vi.get("disagree"):
+            lines.append(f"    WARNING {vi['disagree']}")
+        g = d.get("groups", {})
+        lines.append(
+            f"    {d.get('vmcs_count', 0)} guest VMCS(es): {g.get('eptp', 0)} VM(s), "
+            f"{g.get('vpid', 0)} vCPU(s); {d.get('rejected', 0)} candidate(s) rejected"
+        )
+        for gu in d.get("guests", []):
+            regs = " ".join(
+                f"{k}={gu[k]:#x}" for k in ("rip", "rsp", "rflags", "cr0", "cr3") if k in gu
+            )
+            kind = "vmcs12 " if gu.get("nested") else ""
+            exit_ = f", last exit {gu['exit_reason']}" if "exit_reason" in gu else ""
+            lines.append(f"      {kind}{gu['paddr']:#x}: {regs}{exit_}")
     return "\n".join(lines) + "\n"
 
 

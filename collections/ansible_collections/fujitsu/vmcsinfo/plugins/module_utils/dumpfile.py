@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Iterator
@@ -154,13 +155,17 @@ class Dump:
     far); page(pfn) the whole page. vmcoreinfo is the VMCOREINFO text.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, nofollow: bool = False) -> None:
         self.path = path
+        flags = os.O_RDONLY | (os.O_NOFOLLOW | os.O_NONBLOCK if nofollow else 0)
         try:
-            self._f = open(path, "rb")
+            self._f = os.fdopen(os.open(path, flags), "rb")
             st = os.fstat(self._f.fileno())
         except OSError as e:
             raise DumpError(f"cannot open {path}: {e.strerror}") from e
+        if not stat.S_ISREG(st.st_mode):
+            self._f.close()
+            raise DumpError(f"{path} is not a regular file")
         self.size = st.st_size
         self._flat: _Flat | None = None
         self._mm: mmap.mmap | None = None

@@ -8,10 +8,18 @@ reader is never checked only against its own writer."""
 
 from __future__ import annotations
 
+import random
 import struct
 import zlib
+from pathlib import Path
+
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import Vmcsinfo, parse
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsscan import VMCS12
 
 PAGE = 4096
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+BOCHS_TEXT = (FIXTURES / "bochs-2.7-corei7_haswell_4770.vmcsinfo").read_text()
+BOCHS = parse(BOCHS_TEXT)
 
 
 def vmcoreinfo(extra: dict[str, str] | None = None) -> str:
@@ -186,3 +194,117 @@ def flatten(image: bytes, record: int = 65536) -> bytes:
         out += struct.pack(">qq", o, len(c)) + c
     out += struct.pack(">qq", -1, -1)
     return bytes(out)
+
+
+# What KVM on a 64-bit Linux host leaves in a VMCS of a guest that was set to
+# run a small loop in 32-bit protected mode (the values the Bochs crash proof's
+# helper sets, and KVM's host state).
+GUEST = {
+    "VMCS_LINK_POINTER": 0xFFFFFFFFFFFFFFFF,
+    "HOST_CR0": 0x80050033,
+    "HOST_CR3": 0x10A2C000,
+    "HOST_CR4": 0x003726E0,
+    "HOST_CS_SELECTOR": 0x10,
+    "HOST_SS_SELECTOR": 0x18,
+    "HOST_TR_SELECTOR": 0x40,
+    "HOST_RIP": 0xFFFFFFFFC0A1B2C0,
+    "HOST_RSP": 0xFFFFC90000AB7F40,
+    "PIN_BASED_VM_EXEC_CONTROL": 0x3F,
+    "CPU_BASED_VM_EXEC_CONTROL": 0x960061F2,
+    "SECONDARY_VM_EXEC_CONTROL": 0xA2,
+    "VM_EXIT_CONTROLS": 0x3EFFF,
+    "VM_ENTRY_CONTROLS": 0x11FF,
+    "EPT_POINTER": 0x1234505E,
+    "VIRTUAL_PROCESSOR_ID": 1,
+    "GUEST_RIP": 0x1004,
+    "GUEST_RSP": 0x8000,
+    "GUEST_RFLAGS": 0x202,
+    "GUEST_CR0": 0x80000031,
+    "GUEST_CR3": 0x3000,
+    "GUEST_CR4": 0x2030,
+    "GUEST_IA32_EFER": 0,
+    "GUEST_CS_SELECTOR": 0x8,
+    "GUEST_CS_BASE": 0,
+    "GUEST_CS_LIMIT": 0xFFFFFFFF,
+    "GUEST_CS_AR_BYTES": 0xC09B,
+    "GUEST_DS_SELECTOR": 0x10,
+    "GUEST_DS_LIMIT": 0xFFFFFFFF,
+    "GUEST_DS_AR_BYTES": 0xC093,
+    "GUEST_SS_SELECTOR": 0x10,
+    "GUEST_SS_LIMIT": 0xFFFFFFFF,
+    "GUEST_SS_AR_BYTES": 0xC093,
+    "GUEST_ES_AR_BYTES": 0x10000,
+    "GUEST_FS_AR_BYTES": 0x10000,
+    "GUEST_GS_AR_BYTES": 0x10000,
+    "GUEST_LDTR_AR_BYTES": 0x10000,
+    "GUEST_TR_SELECTOR": 0x18,
+    "GUEST_TR_LIMIT": 0x67,
+    "GUEST_TR_AR_BYTES": 0x8B,
+    "GUEST_GDTR_BASE": 0x500,
+    "GUEST_GDTR_LIMIT": 0x1F,
+    "GUEST_IA32_PAT": 0x0007040600070406,
+    "GUEST_ACTIVITY_STATE": 0,
+    "VM_EXIT_REASON": 30,
+    "EXIT_QUALIFICATION": 0x3F80008,
+}
+
+
+def vmcs_page(layout: Vmcsinfo, values: dict[str, int], rnd: random.Random, shadow=False) -> bytes:
+    """A VMCS region image: `values` stored where the layout says, every other
+    field bit 0, and the bytes no field uses random (as real CPUs leave them)."""
+    page = bytearray(rnd.randbytes(PAGE))
+    struct.pack_into("<II", page, 0, layout.revision_id | (1 << 31 if shadow else 0), 0)
+    for f in layout.fields:
+        v = values.get(f.name, 0)
+        for i, pos in enumerate(f.positions()):
+            if pos is None:
+                continue
+            if v >> i & 1:
+                page[pos // 8] |= 1 << (pos % 8)
+            else:
+                page[pos // 8] &= ~(1 << (pos % 8)) & 0xFF
+    return bytes(page)
+
+
+def note_pages(text: str) -> list[bytes]:
+    """The module's note: header, "VMCSINFO", the text; page aligned, zero padded."""
+    blob = note("VMCSINFO", 0, text.encode())
+    blob += bytes(-len(blob) % PAGE)
+    return [blob[i : i + PAGE] for i in range(0, len(blob), PAGE)]
+
+
+def memory(with_note: bool = True, seed: int = 7) -> tuple[dict[int, bytes], dict]:
+    """A small host's memory: random and zero pages, one L1 VMCS, one vmcs12,
+    the note (when asked), and decoys that start like a VMCS but are not one."""
+    rnd = random.Random(seed)
+    pages: dict[int, bytes] = {}
+    for pfn in range(0x100, 0x140):
+        pages[pfn] = rnd.randbytes(PAGE) if pfn % 3 else bytes(PAGE)
+    pages[0x120] = vmcs_page(BOCHS, GUEST, rnd)
+    l2 = dict(GUEST, GUEST_RIP=0x7C00, GUEST_RSP=0x6000, VIRTUAL_PROCESSOR_ID=0)
+    l2.update(HOST_RIP=0xFFFFFFFF81A00000, HOST_CR3=0x7654000)
+    pages[0x128] = vmcs_page(VMCS12, l2, rnd)
+    # Decoys: the right revision id but host state that no Linux host has, and
+    # one whose link pointer is 0.
+    decoy = bytearray(rnd.randbytes(PAGE))
+    struct.pack_into("<II", decoy, 0, BOCHS.revision_id, 0)
+    pages[0x130] = bytes(decoy)
+    pages[0x131] = vmcs_page(BOCHS, dict(GUEST, VMCS_LINK_POINTER=0), rnd)
+    if with_note:
+        for i, p in enumerate(note_pages(BOCHS_TEXT)):
+            pages[0x200 + i] = p
+    return pages, {"l1": 0x120 * PAGE, "l2": 0x128 * PAGE, "l2_values": l2}
+
+
+def write(tmp: Path, pages: dict[int, bytes], kind: str) -> Path:
+    """Write the page map as dump.KIND in tmp: elf, kdump-zlib, kdump-none or flat."""
+    path = tmp / f"dump.{kind}"
+    if kind == "elf":
+        write_elf(str(path), pages)
+    elif kind == "kdump-zlib":
+        path.write_bytes(kdump_bytes(pages))
+    elif kind == "kdump-none":
+        path.write_bytes(kdump_bytes(pages, codec="none"))
+    elif kind == "flat":
+        path.write_bytes(flatten(kdump_bytes(pages)))
+    return path
