@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "module_utils"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ansiblecli
 import dumpgen
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import crash
-
-ANSIBLE = Path(sys.executable).parent / "ansible"
 
 
 def crash_tree(tmp_path: Path) -> Path:
@@ -86,36 +85,18 @@ def test_crash_dirs(tmp_path: Path) -> None:
 
 
 def test_ansible_adhoc_end_to_end(tmp_path: Path) -> None:
-    assert ANSIBLE.exists(), f"{ANSIBLE} is missing: make venv installs ansible-core"
     root = crash_tree(tmp_path)
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(Path(__file__).resolve().parents[7]),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
+    proc = ansiblecli.run(
+        tmp_path,
+        "ansible",
+        "localhost",
+        "--check",
+        "-m",
+        "fujitsu.vmcsinfo.vmcsinfo_crash_info",
+        "-a",
+        f"path={root} limit=2",
     )
-    proc = subprocess.run(
-        [
-            str(ANSIBLE),
-            "localhost",
-            "--check",
-            "-m",
-            "fujitsu.vmcsinfo.vmcsinfo_crash_info",
-            "-a",
-            f"path={root} limit=2",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    head, sep, body = proc.stdout.partition(" => ")
-    assert sep and head.strip() == "localhost | SUCCESS", proc.stdout
-    result = json.loads(body)
+    result = ansiblecli.adhoc_result(proc)
     assert result["changed"] is False and result["crash_dir_from"] == "option"
     assert [d["stamp"] for d in result["dumps"]] == ["202612311200", "202612010905"]
     assert result["dumps"][1]["guests"][0]["rip"] == 0x1004
@@ -125,40 +106,26 @@ def test_crash_report_playbook(tmp_path: Path) -> None:
     """ansible-playbook fujitsu.vmcsinfo.crash_report writes HOST.json and HOST.txt."""
     root = crash_tree(tmp_path)
     out = tmp_path / "reports"
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(Path(__file__).resolve().parents[7]),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
-    )
-    proc = subprocess.run(
-        [
-            str(ANSIBLE) + "-playbook",
-            "fujitsu.vmcsinfo.crash_report",
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            "vmcsinfo_crash_hosts=localhost",
-            "-e",
-            "ansible_become=false",
-            "-e",
-            f"vmcsinfo_crash_path={root}",
-            "-e",
-            f"vmcsinfo_crash_report_dir={out}",
-            "-e",
-            "vmcsinfo_crash_limit=3",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    proc = ansiblecli.run(
+        tmp_path,
+        "ansible-playbook",
+        "fujitsu.vmcsinfo.crash_report",
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        "vmcsinfo_crash_hosts=localhost",
+        "-e",
+        "ansible_become=false",
+        "-e",
+        f"vmcsinfo_crash_path={root}",
+        "-e",
+        f"vmcsinfo_crash_report_dir={out}",
+        "-e",
+        "vmcsinfo_crash_limit=3",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "localhost.json").read_text())

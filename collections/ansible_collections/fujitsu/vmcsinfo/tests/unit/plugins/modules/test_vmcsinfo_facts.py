@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import builtins
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ansiblecli
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import cpu_signature
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
@@ -594,33 +595,18 @@ def test_main_bad_root(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "is not a directory" in result["msg"] and "root file system is mounted" in result["msg"]
 
 
-ANSIBLE = Path(sys.executable).parent / "ansible"
-
-
-@pytest.mark.skipif(not ANSIBLE.exists(), reason="ansible is not installed beside this python")
 def test_ansible_adhoc_end_to_end(tmp_path: Path) -> None:
     root = make_root(tmp_path, snapshot=BOCHS, origin="ORIGIN=supplied\n")
-    collections = Path(__file__).resolve().parents[7]
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=str(collections),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_NOCOLOR="1",
+    proc = ansiblecli.run(
+        tmp_path,
+        "ansible",
+        "localhost",
+        "-m",
+        "fujitsu.vmcsinfo.vmcsinfo_facts",
+        "-a",
+        f"root={root}",
     )
-    proc = subprocess.run(
-        [str(ANSIBLE), "localhost", "-m", "fujitsu.vmcsinfo.vmcsinfo_facts", "-a", f"root={root}"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    head, sep, body = proc.stdout.partition(" => ")
-    assert sep and head.strip() == "localhost | SUCCESS", proc.stdout
-    result = json.loads(body)
+    result = ansiblecli.adhoc_result(proc)
     facts = result["ansible_facts"]["vmcsinfo"]
     assert result["changed"] is False
     assert facts["source"] == "snapshot" and facts["snapshot"]["origin"] == "supplied"
