@@ -385,7 +385,7 @@ def access_rights(ar: int) -> str:
             + (" accessed" if typ & 1 else "")
         )
     else:
-        kind = {2: "LDT", 3: "TSS16-busy", 9: "TSS64-avail", 11: "TSS64-busy"}.get(
+        kind = {1: "TSS16-avail", 2: "LDT", 3: "TSS16-busy", 9: "TSS-avail", 11: "TSS-busy"}.get(
             typ, f"system type {typ}"
         )
     bits = [kind, f"DPL{ar >> 5 & 3}"]
@@ -419,7 +419,7 @@ def render_vmcs(v: dict, index: int) -> list[str]:
         if field in f:
             s = f"  {name:<10} {f[field]:#018x}"
             if names:
-                s += f"  [{flags(f[field], names)}]"
+                s += f"  [{flags(f[field], names) or 'none'}]"
             out.append(s)
 
     reg("rip", "GUEST_RIP")
