@@ -20,12 +20,12 @@ raises DumpError naming what is wrong, never an unbounded allocation.
 
 from __future__ import annotations
 
-import mmap
 import os
 import stat
 import struct
+import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 PAGE_SIZE = 4096
@@ -168,12 +168,12 @@ class Dump:
             raise DumpError(f"{path} is not a regular file")
         self.size = st.st_size
         self._flat: _Flat | None = None
-        self._mm: mmap.mmap | None = None
         self._drgn = None
         self.notes: list[Note] = []
         self.vmcoreinfo = ""
         self.codecs: set[str] = set()
         self.unreadable = 0  # pages skipped: codec not available, corrupt data
+        self.scanned = 0  # pages pages() went over
         magic = self._pread(16, 0)
         if magic.startswith(FLAT_SIGNATURE):
             self.flattened = True
@@ -201,8 +201,6 @@ class Dump:
             raise DumpError(f"negative offset or size ({off}, {n})")
         if self._flat is not None:
             return self._flat.pread(n, off)
-        if self._mm is not None:
-            return self._mm[off : off + n]
         return os.pread(self._f.fileno(), n, off)
 
     def _need(self, off: int, n: int, what: str) -> bytes:
@@ -217,9 +215,6 @@ class Dump:
         return data
 
     def close(self) -> None:
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
         self._f.close()
 
     def __enter__(self) -> Dump:
@@ -230,8 +225,6 @@ class Dump:
 
     # -- ELF ---------------------------------------------------------------
     def _open_elf(self) -> None:
-        if self._flat is None and self.size > 0:
-            self._mm = mmap.mmap(self._f.fileno(), 0, access=mmap.ACCESS_READ)
         eh = self._need(0, 64, "ELF header")
         if eh[4] != 2 or eh[5] != 1:
             raise DumpError(f"{self.path}: only 64-bit little-endian ELF dumps are read")
@@ -360,26 +353,75 @@ class Dump:
             yield from flush(pending, index)
 
     # -- pages -------------------------------------------------------------
-    def pages(self, head: int = 16) -> Iterator[tuple[int, bytes, object]]:
+    SCAN_CHUNK = 16 << 20  # bytes of an ELF dump read at a time: bounded memory
+
+    def pages(
+        self, head: int = 16, keep: Callable[[int], bool] | None = None
+    ) -> Iterator[tuple[int, bytes, object]]:
         """(pfn, first `head` bytes, ref) of every page the dump holds, ascending;
-        full(ref) reads that whole page.
+        full(ref) reads that whole page. With `keep`, only the pages whose
+        first little-endian dword keep() accepts are yielded (and nothing more
+        of the others is read or inflated).
 
         Pages whose data cannot be read (codec without a decoder here,
         corrupt compressed data, beyond a truncated end) are counted in
         self.unreadable and skipped.
         """
         if self.kind == "elf":
-            for paddr, filesz, _memsz, off in self._loads:
-                first = (paddr + PAGE_SIZE - 1) // PAGE_SIZE
-                last = (paddr + filesz) // PAGE_SIZE
-                for pfn in range(first, last):
-                    fo = off + pfn * PAGE_SIZE - paddr
-                    yield pfn, self._pread(head, fo), (pfn, fo)
+            yield from self._elf_pages(head, keep)
             return
         for pfn, off, size, flags in self._descriptors():
-            data = self._kdump_data(pfn, off, size, flags, head)
-            if data is not None:
-                yield pfn, data, (pfn, off, size, flags)
+            data = self._kdump_data(pfn, off, size, flags, max(head, 4))
+            if data is None:
+                continue
+            self.scanned += 1
+            if keep is not None and not keep(int.from_bytes(data[:4], "little")):
+                continue
+            yield pfn, data[:head], (pfn, off, size, flags)
+
+    def _elf_pages(self, head: int, keep) -> Iterator[tuple[int, bytes, object]]:
+        """ELF pages, read SCAN_CHUNK at a time into one buffer (no mmap: the
+        pages of a mapped file would count in the reader's RSS)."""
+        buf = bytearray(self.SCAN_CHUNK)
+        view = memoryview(buf)
+        for paddr, filesz, _memsz, off in self._loads:
+            first = (paddr + PAGE_SIZE - 1) // PAGE_SIZE
+            last = (paddr + filesz) // PAGE_SIZE
+            fo0 = off + first * PAGE_SIZE - paddr
+            per = self.SCAN_CHUNK // PAGE_SIZE
+            for start in range(first, last, per):
+                n = min(per, last - start)
+                fo = fo0 + (start - first) * PAGE_SIZE
+                got = self._readinto(view[: n * PAGE_SIZE], fo)
+                n = got // PAGE_SIZE
+                self.scanned += n
+                if keep is None:
+                    idx: Iterable[int] = range(n)
+                elif sys.byteorder == "little":
+                    firsts = view[: n * PAGE_SIZE].cast("I")[:: PAGE_SIZE // 4].tolist()
+                    idx = [i for i, d0 in enumerate(firsts) if keep(d0)]
+                else:
+                    idx = [
+                        i
+                        for i in range(n)
+                        if keep(int.from_bytes(buf[i * PAGE_SIZE : i * PAGE_SIZE + 4], "little"))
+                    ]
+                for i in idx:
+                    b = i * PAGE_SIZE
+                    yield start + i, bytes(buf[b : b + head]), (start + i, fo + b)
+
+    def _readinto(self, view: memoryview, off: int) -> int:
+        if self._flat is not None:
+            data = self._flat.pread(len(view), off)
+            view[: len(data)] = data
+            return len(data)
+        total = 0
+        while total < len(view):
+            got = os.preadv(self._f.fileno(), [view[total:]], off + total)
+            if got <= 0:
+                break
+            total += got
+        return total
 
     def full(self, ref) -> bytes | None:
         """The whole page that pages() gave `ref` for."""

@@ -88,14 +88,23 @@ def _plausible(d0: int, d1: int) -> bool:
     return rev <= _MAX_HW_REVISION or rev in (VMCS12_REVISION, 0xDA0400, 0x40000001)
 
 
+_NOTE_D0 = len(NOTE_NAME)
+_SOFT_REVISIONS = frozenset(
+    r | s for r in (VMCS12_REVISION, 0xDA0400, 0x40000001) for s in (0, 1 << 31)
+)
+
+
+def _first_dword(d0: int) -> bool:
+    """Whether a page starting with d0 may be the note or a VMCS (the cheap filter)."""
+    return 0 < (d0 & 0x7FFFFFFF) <= _MAX_HW_REVISION or d0 in _SOFT_REVISIONS
+
+
 def collect(dump: Dump) -> ScanResult:
     """The pass over the dump: note pages and VMCS-like pages."""
     notes: list[tuple[int, str]] = []
     bad: list[tuple[int, str]] = []
     cands: list[Candidate] = []
-    n = 0
-    for pfn, head, ref in dump.pages(head=24):
-        n += 1
+    for pfn, head, ref in dump.pages(head=24, keep=_first_dword):
         if len(head) < 24:
             continue
         d0, d1, d2 = struct.unpack_from("<III", head)
@@ -110,7 +119,7 @@ def collect(dump: Dump) -> ScanResult:
             if len(cands) >= MAX_CANDIDATES:
                 continue
             cands.append(Candidate(pfn * PAGE_SIZE, d0 & 0x7FFFFFFF, bool(d0 >> 31), d1, ref))
-    return ScanResult(notes, bad, cands, n)
+    return ScanResult(notes, bad, cands, dump.scanned)
 
 
 def _read_note(dump: Dump, pfn: int, ref, descsz: int) -> tuple[str | None, str]:
