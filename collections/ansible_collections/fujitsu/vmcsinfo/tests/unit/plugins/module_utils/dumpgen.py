@@ -90,9 +90,12 @@ def kdump_bytes(
     codec: str = "zlib",
     max_mapnr: int | None = None,
     extra_notes: bytes = b"",
+    stored: dict[int, tuple[int, bytes]] | None = None,
 ) -> bytes:
     """A kdump-compressed file (header_version 6) as makedumpfile -c (zlib) or
-    with uncompressed pages (codec 'none') writes it."""
+    with uncompressed pages (codec 'none') writes it. `stored` gives pages
+    written as they are, with their page_desc flags: {pfn: (flags, data)}."""
+    stored = stored or {}
     info_b = (info or vmcoreinfo()).encode()
     notes = note("VMCOREINFO", 0, info_b) + extra_notes
     max_mapnr = max_mapnr or (max(pages) + 1 if pages else 1)
@@ -160,6 +163,11 @@ def kdump_bytes(
     data = bytearray()
     zero_off = None
     for pfn in sorted(pages):
+        if pfn in stored:
+            flags, raw = stored[pfn]
+            descs += struct.pack("<qIIQ", data_off + len(data), len(raw), flags, 0)
+            data += raw
+            continue
         page = pages[pfn]
         assert len(page) == PAGE
         if page == bytes(PAGE):

@@ -301,3 +301,24 @@ def test_installed_command(tmp_path: Path) -> None:
         [str(tool), str(tmp_path / "nothing")], capture_output=True, text=True, check=False
     )
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+def test_page_of_another_codec_through_drgn(tmp_path: Path) -> None:
+    """An lzo page goes to drgn's libkdumpfile; one it cannot decompress is a
+    reported skip (unreadable_pages), and the rest of the dump is still read."""
+    pages, where = memory()
+    pages[0x135] = bytes(PAGE)
+    image = dumpgen.kdump_bytes(pages, stored={0x135: (0x2, b"\x01not lzo data" * 8)})
+    path = tmp_path / "dump.lzo"
+    path.write_bytes(image)
+    with Dump(str(path)) as d:
+        got = {pfn for pfn, _head, _ref in d.pages()}
+        assert d.unreadable == 1 and "lzo" in d.codecs
+    assert got == set(pages) - {0x135}
+    prog = drgn.Program()
+    prog.set_core_dump(str(path))
+    with pytest.raises(Exception):  # noqa: B017 - the library refuses it too
+        prog.read(0x135 * PAGE, PAGE, True)
+    report = crash.analyze(str(path))
+    assert report["dump"]["unreadable_pages"] == 1
+    assert [v["paddr"] for v in report["vmcs"]] == [where["l1"], where["l2"]]
