@@ -74,6 +74,16 @@ options:
       - The record file.
     type: path
     default: /var/lib/vmcsinfo/deploy-state.json
+  pending:
+    description:
+      - With O(state=record), what the recorded state still waits for, only a reboot can settle
+        (V(kdump) - crash kernel memory; V(load) - the module's load before kvm_intel). A host that
+        waits for a reboot and is otherwise unchanged takes the fast path too; RV(pending) tells
+        C(deploy.yml) that the reboot is still due.
+    type: list
+    elements: str
+    choices: [kdump, load]
+    default: []
 attributes:
   check_mode:
     support: full
@@ -120,6 +130,14 @@ reasons:
   type: list
   elements: str
   sample: ["changed: /etc/modprobe.d/vmcsinfo.conf", "new kernel: 6.1.0-57-amd64"]
+pending:
+  description:
+    - What the recorded state waits for a reboot for (O(pending) of the record), when the host is
+      converged (O(state=check)) or was just recorded; empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: [kdump]
 recorded_at:
   description: When the record was written (UTC, ISO 8601), or null when there is none.
   returned: always
@@ -333,6 +351,12 @@ def run_module() -> None:
                 ],
             },
             "path": {"type": "path", "default": "/var/lib/vmcsinfo/deploy-state.json"},
+            "pending": {
+                "type": "list",
+                "elements": "str",
+                "choices": ["kdump", "load"],
+                "default": [],
+            },
         },
         required_if=[("state", "check", ("fingerprint",)), ("state", "record", ("fingerprint",))],
         supports_check_mode=True,
@@ -347,6 +371,7 @@ def run_module() -> None:
         "recorded_at": (record or {}).get("recorded_at"),
         "files": 0,
         "path": path,
+        "pending": [],
     }
 
     if p["state"] == "absent":
@@ -366,12 +391,16 @@ def run_module() -> None:
         if bad:
             reasons.insert(0, bad)
         result["converged"] = not reasons
+        if not reasons:
+            result["pending"] = list((record or {}).get("pending", []))
         result["reasons"] = reasons[:MAX_REASONS]
         if len(reasons) > MAX_REASONS:
             result["reasons"][-1] = f"... and {len(reasons) - MAX_REASONS + 1} more differences"
         module.exit_json(**result)
 
     new = {"format": FORMAT, "fingerprint": p["fingerprint"], **now}
+    new["pending"] = sorted(set(p["pending"]))
+    result["pending"] = new["pending"]
     result["converged"] = True
     if _comparable(record) != _comparable(new):
         result["changed"] = True

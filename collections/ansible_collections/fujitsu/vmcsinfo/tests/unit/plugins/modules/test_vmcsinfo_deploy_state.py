@@ -187,3 +187,29 @@ def test_fingerprint_required(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_main({"state": "check"}, capsys)
     assert out["failed"] is True
     assert "fingerprint" in out["msg"]
+
+
+def test_pending_reboot_is_recorded_and_returned(
+    tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host that waits only for a reboot is recorded with what the reboot is for;
+    the check of an unchanged host hands it back (deploy.yml reboots or reports
+    it without running the roles); a record without pending hands back []."""
+    out = run_main(args(tree, state="record", pending=["kdump", "load", "kdump"]), capsys)
+    assert out["changed"] is True and out["pending"] == ["kdump", "load"]
+    out = run_main(args(tree), capsys)
+    assert out["converged"] is True and out["pending"] == ["kdump", "load"]
+    # The reboot settled it: recording again without pending rewrites the record.
+    out = run_main(args(tree, state="record"), capsys)
+    assert out["changed"] is True and out["pending"] == []
+    assert run_main(args(tree), capsys)["pending"] == []
+    # A host that differs from the record is not converged and has nothing pending.
+    run_main(args(tree, state="record", pending=["kdump"]), capsys)
+    (tree / "etc" / "vmcsinfo.conf").write_text("edited\n")
+    out = run_main(args(tree), capsys)
+    assert out["converged"] is False and out["pending"] == []
+
+
+def test_pending_choices(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_main(args(tree, state="record", pending=["firmware"]), capsys)
+    assert out["failed"] is True and "pending" in out["msg"]
