@@ -6,7 +6,8 @@
 # When the lists are refreshed (`apt-get update`), at most once per run:
 #  - a Packages index that the machine's sources name is missing (a suite or
 #    component the lists lack: a fresh machine's lists may hold `bookworm
-#    main` only, without -updates and -security);
+#    main` only, without -updates and -security), unless a refresh in the
+#    last VMCSINFO_APT_RETRY_AGE seconds left it missing (the mirror lacks it);
 #  - there is no record of a successful update, or it is older than
 #    VMCSINFO_APT_MAX_AGE seconds (default 86400). The record is the stamp
 #    apt's own daily job keeps, /var/lib/apt/periodic/update-success-stamp
@@ -71,11 +72,13 @@ apt_refresh_reason() {
 		comp=${prefix%_binary-}
 		echo "$suite/${comp##*_} ($uri)"
 	done | sort -u | paste -sd, - | sed 's/,/, /g')
-	if [ -n "$missing" ]; then
+	age=$(apt_age)
+	# A suite still missing right after a refresh is the mirror's (said then):
+	# refreshing again in every step of the run would not bring it.
+	if [ -n "$missing" ] && { [ -z "$age" ] || [ "$age" -ge "$APT_RETRY_AGE" ]; }; then
 		echo "the lists lack $missing, which the sources name"
 		return 0
 	fi
-	age=$(apt_age)
 	if [ -z "$age" ]; then
 		echo "no record of a successful apt-get update ($APT_STAMP)"
 	elif [ "$age" -gt "$APT_MAX_AGE" ]; then
