@@ -15,11 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import stat
 import sys
 from collections import Counter, defaultdict
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dumpfile import Dump, DumpError
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
+    HostFileError,
+    read_bounded,
+)
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
     VmcsinfoError,
@@ -49,18 +52,12 @@ class CrashError(Exception):
 
 
 def read_small(path: str, what: str) -> str:
-    """A small text file, not through a symlink, regular files only, bounded."""
+    """A small ASCII text file, read as hostfiles.read_bounded reads (no links,
+    regular files only, bounded)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError as e:
-        raise CrashError(f"cannot open {what} {path}: {e.strerror}") from e
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise CrashError(f"{what} {path} is not a regular file")
-        data = f.read(MAX_VMCSINFO + 1)
-    if len(data) > MAX_VMCSINFO:
-        raise CrashError(f"{what} {path} is larger than {MAX_VMCSINFO} bytes")
+        data = read_bounded(path, MAX_VMCSINFO)
+    except HostFileError as e:
+        raise CrashError(f"{what}: {e}") from e
     try:
         return data.decode("ascii")
     except UnicodeDecodeError as e:

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 _KV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -37,3 +39,24 @@ def read_kv(path: str) -> dict[str, str] | None:
             value = value[1:-1]
         out[key.upper()] = value
     return out
+
+
+class HostFileError(ValueError):
+    """A host file that must not be read as asked (missing, a link, not regular, too big)."""
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """A file's bytes as a root-run reader must take them: never through a
+    symbolic link, regular files only (a FIFO or device never blocks or
+    streams), at most `limit` bytes. Raises HostFileError saying which."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as e:
+        raise HostFileError(f"cannot open {path}: {e.strerror}") from e
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise HostFileError(f"{path} is not a regular file")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise HostFileError(f"{path} is larger than {limit} bytes")
+    return data
