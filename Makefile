@@ -5,7 +5,7 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo demo-down bench lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm bare-machine clean
+.PHONY: help deps venv test demo demo-down bench lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm vmx-crash bare-machine clean
 
 help:
 	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
@@ -13,7 +13,7 @@ help:
 	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots, molecule)"
 	@echo "make bench   deploy.yml re-run and vmcsinfo_facts speed on the lab VM"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
-	@echo "     vmx-probe | vmx-kvm | bare-machine | clean"
+	@echo "     vmx-probe | vmx-kvm | vmx-crash | bare-machine | clean"
 
 deps:
 	@scripts/install-deps.sh
@@ -63,6 +63,11 @@ vmx-probe: deps
 
 vmx-kvm: deps
 	tests/vmx/vmx-kvm.sh
+
+# The crash proof: a KVM host under Bochs crashes while its guest runs, the
+# crash kernel saves the dump (makedumpfile -l and -c), vmcsinfo-crash reads it
+vmx-crash: deps venv
+	tests/vmx/vmx-crash.sh
 
 # The README's set-up path on a bare Debian 12 container (stale apt lists,
 # nothing cached): install-deps, venv, kernels, a Bochs start, the lab image.

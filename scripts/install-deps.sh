@@ -16,6 +16,9 @@ pkgs=(
 	# install does: with it, Bochs 2.7 aborted in its sound code, which the
 	# bare-machine step must be able to see; the tests use rfb)
 	bochs bochsbios vgabios busybox-static mtools syslinux syslinux-common
+	# the Bochs crash proof: Debian's kexec-tools and makedumpfile run in the
+	# Bochs guest (copied with their libraries); makedumpfile -R here
+	kexec-tools makedumpfile
 	# lint
 	shellcheck perl
 	# molecule container tests: rootful podman with runc (crun fails on these

@@ -30,6 +30,7 @@ step_molecule_container() { scripts/molecule.sh container; }
 step_kbuild() { scripts/kbuild-test.sh 6.1 6.12; }
 step_vmx_probe() { tests/vmx/vmx-probe.sh; }
 step_vmx_kvm() { tests/vmx/vmx-kvm.sh; }
+step_vmx_crash() { tests/vmx/vmx-crash.sh; }
 # After vmx-probe (same lane): the VM gets the Bochs probe's VMCSINFO as its
 # supplied one.
 step_molecule_vm() { scripts/molecule.sh vm; }
@@ -38,11 +39,12 @@ step_bare_machine() { tests/bare/bare-machine.sh; }
 # The lanes, each a list of steps in order. The longest chain (the Bochs
 # probe, then the vm scenario with its reboot and crash) has a lane of its own.
 # The container steps (mostly waiting on apt and the network) share a lane;
-# the quick checks and the second Bochs boot take the third.
+# the quick checks and the other Bochs boots (KVM, the crash proof) take the
+# third.
 lanes=(
 	"vmx-probe molecule-vm"
 	"bare-machine molecule-container"
-	"lint-python lint-shell checkpatch sim-suite pytest lint-ansible kbuild vmx-kvm"
+	"lint-python lint-shell checkpatch sim-suite pytest lint-ansible kbuild vmx-kvm vmx-crash"
 )
 all=$(printf '%s ' "${lanes[@]}")
 steps=" ${TEST_STEPS:-$all} "

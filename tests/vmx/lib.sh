@@ -127,7 +127,7 @@ vmx_base_cpio() {
     local key out stage h cc
     cc=$(gcc -dumpfullversion)
     key=$(printf '%s\n' "$cc" | sha_of - "$BUSYBOX" "$VMX_DIR/guest/init" \
-        "$VMX_DIR/notecheck.c" "$VMX_DIR/kvmcheck.c")
+        "$VMX_DIR/notecheck.c" "$VMX_DIR/kvmcheck.c" "$VMX_DIR/kvmguest.c")
     out="$VMX_CACHE/base-$key.cpio"
     if [ ! -f "$out" ]; then
         say "building initramfs base piece" >&2
@@ -135,8 +135,8 @@ vmx_base_cpio() {
         mkdir -p "$stage/bin" "$stage/lib" "$stage/proc" "$stage/sys" "$stage/dev" "$stage/tmp"
         cp "$BUSYBOX" "$stage/bin/busybox"
         install -m 0755 "$VMX_DIR/guest/init" "$stage/init"
-        for h in notecheck kvmcheck; do
-            gcc -static -O2 -Wall -Wextra -Werror -s -o "$stage/bin/$h" "$VMX_DIR/$h.c"
+        for h in notecheck kvmcheck kvmguest; do
+            gcc -static -O2 -Wall -Wextra -Werror -pthread -s -o "$stage/bin/$h" "$VMX_DIR/$h.c"
         done
         mk_cpio "$stage" "$out.tmp.$$"
         mv "$out.tmp.$$" "$out"
@@ -160,23 +160,66 @@ kmod_resolve() {
     KMOD_ORDER+=("$name $file")
 }
 
-# Cached initramfs piece: kvm_intel and its dependencies from the image,
-# decompressed, under /lib/kvm with /lib/kvm/order (load order).
-vmx_kvm_cpio() {
-    local abi=$1 image=$2 out stage entry name file
-    out="$VMX_CACHE/kvm-$abi.cpio"
+# Cached initramfs piece: the kernel modules MODULE... and their dependencies
+# from the image, decompressed, under /lib/DIR with /lib/DIR/order (load order).
+vmx_kmod_cpio() {
+    local abi=$1 image=$2 dir=$3 out stage entry name file m
+    shift 3
+    out="$VMX_CACHE/$dir-$abi-$(printf '%s\n' "$@" | sha_of -).cpio"
     if [ ! -f "$out" ]; then
-        say "building initramfs kvm piece for $abi" >&2
-        stage="$VMX_WORK/kvm"
-        mkdir -p "$stage/lib/kvm"
+        say "building initramfs $dir piece for $abi ($*)" >&2
+        stage="$VMX_WORK/$dir"
+        mkdir -p "$stage/lib/$dir"
         KMOD_ORDER=()
-        kmod_resolve "$image/lib/modules/$abi" kvm_intel
-        : >"$stage/lib/kvm/order"
+        for m in "$@"; do
+            kmod_resolve "$image/lib/modules/$abi" "$m"
+        done
+        : >"$stage/lib/$dir/order"
         for entry in "${KMOD_ORDER[@]}"; do
             name=${entry%% *}
             file=${entry#* }
-            kmod_copy "$file" "$stage/lib/kvm/$name.ko"
-            printf '%s\n' "$name" >>"$stage/lib/kvm/order"
+            kmod_copy "$file" "$stage/lib/$dir/$name.ko"
+            printf '%s\n' "$name" >>"$stage/lib/$dir/order"
+        done
+        mk_cpio "$stage" "$out.tmp.$$"
+        mv "$out.tmp.$$" "$out"
+    fi
+    printf '%s\n' "$out"
+}
+
+# kvm_intel and its dependencies under /lib/kvm.
+vmx_kvm_cpio() { vmx_kmod_cpio "$1" "$2" kvm kvm_intel; }
+
+# Cached initramfs piece: the host's programs PROG... (Debian's kexec and
+# makedumpfile are dynamically linked: kexec pulls in libxenctrl and seven
+# more Xen libraries) under /bin, with every shared library ldd lists and
+# the ELF interpreter at their own paths. Keyed by the programs' packages.
+vmx_bin_cpio() {
+    local name=$1 out stage prog path lib key
+    shift
+    key=$(for prog in "$@"; do
+        path=$(command -v "$prog") || die "$prog not found"
+        printf '%s %s\n' "$prog" "$(dpkg-query -W -f='${Package}=${Version}' \
+            "$(dpkg-query -S "$(readlink -f "$path")" 2>/dev/null | cut -d: -f1 | head -n1)" 2>/dev/null)"
+        sha256sum "$(readlink -f "$path")"
+    done | sha_of -)
+    out="$VMX_CACHE/$name-$key.cpio"
+    if [ ! -f "$out" ]; then
+        say "building initramfs $name piece ($*)" >&2
+        stage="$VMX_WORK/$name"
+        mkdir -p "$stage/bin"
+        for prog in "$@"; do
+            path=$(command -v "$prog")
+            cp -L "$path" "$stage/bin/$prog"
+            # ldd lines: "libx.so => /path (0x...)" and "/lib64/ld-linux... (0x...)".
+            for lib in $(LC_ALL=C ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+                [ -e "$stage$lib" ] && continue
+                mkdir -p "$stage$(dirname "$lib")"
+                cp -L "$lib" "$stage$lib"
+            done
+            if LC_ALL=C ldd "$path" | grep -q 'not found'; then
+                die "$path needs a library that is not installed: $(LC_ALL=C ldd "$path" | grep 'not found' | tr '\n' ' ')"
+            fi
         done
         mk_cpio "$stage" "$out.tmp.$$"
         mv "$out.tmp.$$" "$out"
@@ -273,6 +316,12 @@ vmx_boot() {
     sed -e "s#@MEGS@#$VMX_MEGS#" -e "s#@CPU_MODEL@#$CPU_MODEL#" -e "s#@IPS@#$VMX_IPS#" \
         -e "s#@DISK@#$img#" -e "s#@CYLINDERS@#$VMX_CYLINDERS#" \
         -e "s#@SERIAL@#$serial#" -e "s#@LOG@#$blog#" "$VMX_DIR/bochsrc.in" >"$cfg"
+    if [ -n "${VMX_DUMP_DISK:-}" ]; then
+        # A second, blank disk on the second ATA channel (the crash proof's
+        # dump target), as a flat image of VMX_DUMP_CYLINDERS x 16 x 63.
+        printf '%s\n' "ata1: enabled=1, ioaddr1=0x170, ioaddr2=0x370, irq=15" \
+            "ata1-master: type=disk, path=\"$VMX_DUMP_DISK\", mode=flat, cylinders=$VMX_DUMP_CYLINDERS, heads=16, spt=63" >>"$cfg"
+    fi
     printf 'c\nquit\n' >"$rc_file"
     vmx_launcher
     say "booting $tag under Bochs ($CPU_MODEL, ${VMX_MEGS}M, timeout ${VMX_TIMEOUT}s${VMX_UNTIL:+, until the serial log shows "$VMX_UNTIL"})"

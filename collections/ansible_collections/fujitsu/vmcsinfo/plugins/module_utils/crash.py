@@ -13,6 +13,7 @@ view, like a debugger's `info registers`.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -186,6 +187,9 @@ def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False)
         }
         if notes:
             report["vmcsinfo"]["note_digest"] = note[2].digest()
+            # Of the note's text itself, byte for byte: equal to sha256sum of
+            # the crashed kernel's /sys/kernel/vmcsinfo/vmcsinfo.
+            report["vmcsinfo"]["note_sha256"] = hashlib.sha256(note[1].encode()).hexdigest()
         if file_layout is not None:
             report["vmcsinfo"]["file_digest"] = file_layout.digest()
         if file_error:

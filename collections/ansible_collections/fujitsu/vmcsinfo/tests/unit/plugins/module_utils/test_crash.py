@@ -7,6 +7,7 @@ Every format is read by drgn (libkdumpfile) too, and must give the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -66,6 +67,8 @@ def test_finds_the_guests_and_decodes_them(tmp_path: Path, kind: str) -> None:
     assert vi["source"] == "note"
     assert vi["digest"] == BOCHS.digest() and vi["revision_id"] == 0x2B
     assert vi["note_paddr"] == 0x200 * PAGE
+    # The note's own bytes: what sha256sum of the crashed kernel's sysfs text gives.
+    assert vi["note_sha256"] == hashlib.sha256(BOCHS_TEXT.encode()).hexdigest()
     assert [v["paddr"] for v in report["vmcs"]] == [where["l1"], where["l2"]]
     l1, l2 = report["vmcs"]
     assert not l1["nested"] and l2["nested"] and l2["revision_id"] == 0x11E57ED0
