@@ -5,13 +5,14 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo demo-down bench lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm vmx-crash bare-machine clean
+.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm vmx-crash bare-machine clean
 
 help:
 	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
 	@echo "make demo-down  stop and remove the lab VM"
 	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots, molecule)"
 	@echo "make bench   deploy.yml re-run and vmcsinfo_facts speed on the lab VM"
+	@echo "make bench-crash  vmcsinfo-crash on a synthetic 4 GiB dump vs cat, drgn and Volatility 3"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
 	@echo "     vmx-probe | vmx-kvm | vmx-crash | bare-machine | clean"
 
@@ -45,6 +46,11 @@ molecule: deps venv
 # deploy.yml re-run and vmcsinfo_facts speed on the lab VM (prints ratios)
 bench: deps venv
 	scripts/bench.sh
+
+# vmcsinfo-crash on a synthetic 4 GiB crash dump (ELF and zlib kdump) against
+# cat and drgn, its peak RSS, and Volatility 3's vmscan (prints ratios)
+bench-crash: deps venv
+	scripts/bench-crash.sh
 
 sim: deps
 	$(MAKE) -C $(MODSRC) sim

@@ -20,7 +20,9 @@ raises DumpError naming what is wrong, never an unbounded allocation.
 
 from __future__ import annotations
 
+import mmap
 import os
+import re
 import stat
 import struct
 import sys
@@ -52,6 +54,10 @@ CODECS = {
 MAX_NOTES = 16 * 1024 * 1024
 MAX_PFN = 1 << 40  # 4 PiB of memory
 DESC_CHUNK = 8192  # page descriptors read at a time
+DATA_WINDOW = 1 << 20  # bytes of kdump page data read at a time when pages() reads on
+# A run of 0xff bytes in a bitmap (8 pages each) or one byte with some bits set.
+_BITMAP_RUNS = re.compile(rb"\xff+|[^\x00\xff]")
+_BITS = [tuple(b for b in range(8) if v >> b & 1) for v in range(256)]
 
 
 class DumpError(Exception):
@@ -174,6 +180,8 @@ class Dump:
         self.codecs: set[str] = set()
         self.unreadable = 0  # pages skipped: codec not available, corrupt data
         self.scanned = 0  # pages pages() went over
+        self._window: tuple[int, bytes | memoryview] = (-1, b"")  # pages()' block of kdump data
+        self._no_mmap = False  # mmap failed once: ELF pages are read, not mapped
         magic = self._pread(16, 0)
         if magic.startswith(FLAT_SIGNATURE):
             self.flattened = True
@@ -315,42 +323,65 @@ class Dump:
         self._desc_off = block_size * (1 + sub_hdr_size + bitmap_blocks)
         self._rank_chunks: list[int] | None = None
 
-    def _dumped_pfns(self) -> Iterator[int]:
-        """pfns set in the second (dumped) bitmap, ascending."""
+    def _dumped_runs(self) -> Iterator[tuple[int, int]]:
+        """[start, end) runs of the pfns set in the second (dumped) bitmap, ascending."""
         nbytes = (self.max_mapnr + 7) // 8
         chunk = 1 << 20
+        start = end = 0
         for base in range(0, nbytes, chunk):
             data = self._pread(min(chunk, nbytes - base), self._bitmap2_off + base)
-            for i, b in enumerate(data):
-                if not b:
-                    continue
+            for m in _BITMAP_RUNS.finditer(data):
+                i, j = m.span()
                 pfn0 = (base + i) * 8
-                for bit in range(8):
-                    if b >> bit & 1 and pfn0 + bit < self.max_mapnr:
-                        yield pfn0 + bit
+                if data[i] == 0xFF:
+                    runs: Iterable[tuple[int, int]] = ((pfn0, (base + j) * 8),)
+                else:
+                    runs = ((pfn0 + bit, pfn0 + bit + 1) for bit in _BITS[data[i]])
+                for lo, hi in runs:
+                    hi = min(hi, self.max_mapnr)
+                    if lo >= hi:
+                        continue
+                    if lo == end:
+                        end = hi
+                        continue
+                    if end > start:
+                        yield start, end
+                    start, end = lo, hi
+        if end > start:
+            yield start, end
+
+    def _dumped_pfns(self) -> Iterator[int]:
+        """pfns set in the second (dumped) bitmap, ascending."""
+        for lo, hi in self._dumped_runs():
+            yield from range(lo, hi)
+
+    def _pfn_batches(self) -> Iterator[list[int]]:
+        """The dumped pfns, DESC_CHUNK at a time (their descriptors are read so)."""
+        batch: list[int] = []
+        for lo, hi in self._dumped_runs():
+            while lo < hi:
+                take = min(hi - lo, DESC_CHUNK - len(batch))
+                batch.extend(range(lo, lo + take))
+                lo += take
+                if len(batch) == DESC_CHUNK:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
 
     def _descriptors(self) -> Iterator[tuple[int, int, int, int]]:
         """(pfn, offset, size, flags) of every dumped page, in pfn order."""
-        pending: list[int] = []
         index = 0
-
-        def flush(pfns: list[int], index: int):
+        for pfns in self._pfn_batches():
             data = self._pread(24 * len(pfns), self._desc_off + 24 * index)
-            if len(data) < 24 * len(pfns):
-                # Truncated dump: what is there is still read.
-                pfns = pfns[: len(data) // 24]
-            for k, pfn in enumerate(pfns):
-                off, size, flags, _pf = struct.unpack_from("<qIIQ", data, 24 * k)
+            index += len(pfns)
+            k = len(data) // 24  # a truncated dump: what is there is still read
+            for pfn, (off, size, flags, _pf) in zip(
+                pfns[:k], struct.iter_unpack("<qIIQ", data[: 24 * k]), strict=True
+            ):
                 yield pfn, off, size, flags
-
-        for pfn in self._dumped_pfns():
-            pending.append(pfn)
-            if len(pending) == DESC_CHUNK:
-                yield from flush(pending, index)
-                index += len(pending)
-                pending = []
-        if pending:
-            yield from flush(pending, index)
+            if k < len(pfns):
+                return
 
     # -- pages -------------------------------------------------------------
     SCAN_CHUNK = 16 << 20  # bytes of an ELF dump read at a time: bounded memory
@@ -370,45 +401,108 @@ class Dump:
         if self.kind == "elf":
             yield from self._elf_pages(head, keep)
             return
-        for pfn, off, size, flags in self._descriptors():
-            data = self._kdump_data(pfn, off, size, flags, max(head, 4))
-            if data is None:
-                continue
-            self.scanned += 1
-            if keep is not None and not keep(int.from_bytes(data[:4], "little")):
-                continue
-            yield pfn, data[:head], (pfn, off, size, flags)
+        n = max(head, 4)
+        # The page data is read on in DATA_WINDOW blocks (makedumpfile writes
+        # it in pfn order); a page whose data lies behind (the one zero page
+        # that every zero page of the dump points to) is inflated once.
+        shared: dict[tuple[int, int, int], bytes | None] = {}
+        ahead = -1
+        self._window = (-1, b"")
+        try:
+            for pfn, off, size, flags in self._descriptors():
+                key = (off, size, flags)
+                if off < ahead:
+                    if key in shared:
+                        data = shared[key]
+                        if data is None:
+                            self.unreadable += 1
+                    else:
+                        data = shared[key] = self._kdump_data(pfn, off, size, flags, n)
+                        if len(shared) > 4096:
+                            shared.clear()
+                else:
+                    ahead = off + size
+                    data = self._kdump_data(pfn, off, size, flags, n, window=True)
+                if data is None:
+                    continue
+                self.scanned += 1
+                if keep is not None and not keep(int.from_bytes(data[:4], "little")):
+                    continue
+                yield pfn, data[:head], (pfn, off, size, flags)
+        finally:
+            self._window = (-1, b"")
 
     def _elf_pages(self, head: int, keep) -> Iterator[tuple[int, bytes, object]]:
-        """ELF pages, read SCAN_CHUNK at a time into one buffer (no mmap: the
-        pages of a mapped file would count in the reader's RSS)."""
-        buf = bytearray(self.SCAN_CHUNK)
-        view = memoryview(buf)
+        """ELF pages, SCAN_CHUNK at a time: mapped (a window of the file, so
+        only its pages count in the reader's RSS, and only the first bytes of
+        each page are touched), or read into one buffer where the file cannot
+        be mapped (a flattened dump, a file system without mmap)."""
+        buf: bytearray | None = None
+        per = self.SCAN_CHUNK // PAGE_SIZE
         for paddr, filesz, _memsz, off in self._loads:
             first = (paddr + PAGE_SIZE - 1) // PAGE_SIZE
             last = (paddr + filesz) // PAGE_SIZE
             fo0 = off + first * PAGE_SIZE - paddr
-            per = self.SCAN_CHUNK // PAGE_SIZE
             for start in range(first, last, per):
                 n = min(per, last - start)
                 fo = fo0 + (start - first) * PAGE_SIZE
-                got = self._readinto(view[: n * PAGE_SIZE], fo)
-                n = got // PAGE_SIZE
-                self.scanned += n
-                if keep is None:
-                    idx: Iterable[int] = range(n)
-                elif sys.byteorder == "little":
-                    firsts = view[: n * PAGE_SIZE].cast("I")[:: PAGE_SIZE // 4].tolist()
-                    idx = [i for i, d0 in enumerate(firsts) if keep(d0)]
-                else:
-                    idx = [
-                        i
-                        for i in range(n)
-                        if keep(int.from_bytes(buf[i * PAGE_SIZE : i * PAGE_SIZE + 4], "little"))
-                    ]
-                for i in idx:
-                    b = i * PAGE_SIZE
-                    yield start + i, bytes(buf[b : b + head]), (start + i, fo + b)
+                mapped = self._map(fo, n * PAGE_SIZE)
+                if mapped is not None:
+                    mm, delta, got = mapped
+                    try:
+                        with memoryview(mm) as whole, whole[delta : delta + got] as view:
+                            yield from self._elf_window(view, start, fo, head, keep)
+                    finally:
+                        mm.close()
+                    if got < n * PAGE_SIZE:
+                        return  # the file became shorter under us
+                    continue
+                if buf is None:
+                    buf = bytearray(self.SCAN_CHUNK)
+                with memoryview(buf) as whole, whole[: n * PAGE_SIZE] as view:
+                    got = self._readinto(view, fo) // PAGE_SIZE * PAGE_SIZE
+                    with view[:got] as part:
+                        yield from self._elf_window(part, start, fo, head, keep)
+
+    def _map(self, off: int, n: int) -> tuple[mmap.mmap, int, int] | None:
+        """A read-only mapping of the file's n bytes at off (fewer when the
+        file is now shorter): (map, where off is in it, bytes mapped)."""
+        if self._flat is not None or self._no_mmap:
+            return None
+        try:
+            size = os.fstat(self._f.fileno()).st_size
+            got = max(0, min(n, size - off)) // PAGE_SIZE * PAGE_SIZE
+            if not got:
+                return None
+            base = off - off % mmap.ALLOCATIONGRANULARITY
+            mm = mmap.mmap(self._f.fileno(), off - base + got, access=mmap.ACCESS_READ, offset=base)
+        except (OSError, ValueError, OverflowError):
+            self._no_mmap = True
+            return None
+        return mm, off - base, got
+
+    def _elf_window(
+        self, view: memoryview, start: int, fo: int, head: int, keep
+    ) -> Iterator[tuple[int, bytes, object]]:
+        """The pages of one window (view: whole pages from file offset fo, the
+        first of them page frame start)."""
+        n = len(view) // PAGE_SIZE
+        self.scanned += n
+        if keep is None:
+            idx: Iterable[int] = range(n)
+        elif sys.byteorder == "little":
+            with view.cast("I") as dwords:
+                firsts = dwords[:: PAGE_SIZE // 4].tolist()
+            idx = [i for i, d0 in enumerate(firsts) if keep(d0)]
+        else:
+            idx = [
+                i
+                for i in range(n)
+                if keep(int.from_bytes(view[i * PAGE_SIZE : i * PAGE_SIZE + 4], "little"))
+            ]
+        for i in idx:
+            b = i * PAGE_SIZE
+            yield start + i, bytes(view[b : b + head]), (start + i, fo + b)
 
     def _readinto(self, view: memoryview, off: int) -> int:
         if self._flat is not None:
@@ -429,20 +523,39 @@ class Dump:
             return self._pread(PAGE_SIZE, ref[1])
         return self._kdump_data(*ref, PAGE_SIZE)
 
-    def _kdump_data(self, pfn: int, off: int, size: int, flags: int, n: int) -> bytes | None:
+    def _ahead(self, n: int, off: int) -> bytes | memoryview:
+        """n bytes at off, from the block of page data read last or a new one
+        read from off on (pages() reads the data in file order)."""
+        start, buf = self._window
+        end = start + len(buf)
+        if start <= off and off + n <= end:
+            return buf[off - start : off - start + n]
+        # Data on from the block (a page across its end, the next ones): a new
+        # block; elsewhere just n bytes (data out of file order is not read a
+        # block per page).
+        sequential = start < 0 or start <= off <= end + PAGE_SIZE
+        want = max(n, min(DATA_WINDOW, self.size - off)) if sequential else n
+        buf = memoryview(self._pread(want, off))
+        self._window = (off, buf)
+        return buf[:n]
+
+    def _kdump_data(
+        self, pfn: int, off: int, size: int, flags: int, n: int, window: bool = False
+    ) -> bytes | None:
         codec = flags & ~DUMP_DH_COMPRESSED_INCOMPLETE & 0xFF
         if size == 0 or size > PAGE_SIZE or off <= 0 or off + size > self.size:
             self.unreadable += 1
             return None
+        read = self._ahead if window else self._pread
         if codec == 0:
             if size != PAGE_SIZE:
                 self.unreadable += 1
                 return None
             self.codecs.add("none")
-            return self._pread(n, off)
+            return bytes(read(n, off))
         if codec == DUMP_DH_COMPRESSED_ZLIB:
             self.codecs.add("zlib")
-            raw = self._pread(size if n >= PAGE_SIZE else min(size, 64 + n * 2), off)
+            raw = read(size if n >= PAGE_SIZE else min(size, 64 + n * 2), off)
             try:
                 d = zlib.decompressobj()
                 out = d.decompress(raw, n)

@@ -84,21 +84,15 @@ def write_elf(path: str, pages: dict[int, bytes], info: str | None = None) -> No
             f.write(data)
 
 
-def kdump_bytes(
-    pages: dict[int, bytes],
-    info: str | None = None,
-    codec: str = "zlib",
-    max_mapnr: int | None = None,
-    extra_notes: bytes = b"",
-    stored: dict[int, tuple[int, bytes]] | None = None,
+def kdump_header(
+    max_mapnr: int, bitmap: bytes, info: str | None = None, extra_notes: bytes = b""
 ) -> bytes:
-    """A kdump-compressed file (header_version 6) as makedumpfile -c (zlib) or
-    with uncompressed pages (codec 'none') writes it. `stored` gives pages
-    written as they are, with their page_desc flags: {pfn: (flags, data)}."""
-    stored = stored or {}
+    """What a kdump-compressed file (header_version 6) holds before its page
+    descriptors: header block, sub-header (VMCOREINFO, notes) and the two
+    bitmaps, both `bitmap` (every page present is dumped). The descriptors
+    start at len() of the result."""
     info_b = (info or vmcoreinfo()).encode()
     notes = note("VMCOREINFO", 0, info_b) + extra_notes
-    max_mapnr = max_mapnr or (max(pages) + 1 if pages else 1)
     bitmap_bytes = (max_mapnr + 7) // 8
     half_blocks = max(1, (bitmap_bytes + PAGE - 1) // PAGE)
     bitmap_blocks = 2 * half_blocks
@@ -151,12 +145,29 @@ def kdump_bytes(
         max_mapnr,
         max_mapnr,
     )
-    b1 = bytearray(half_blocks * PAGE)
-    b2 = bytearray(half_blocks * PAGE)
+    b = bytearray(half_blocks * PAGE)
+    b[: len(bitmap)] = bitmap
+    return bytes(h) + bytes(sub) + bytes(b) + bytes(b)
+
+
+def kdump_bytes(
+    pages: dict[int, bytes],
+    info: str | None = None,
+    codec: str = "zlib",
+    max_mapnr: int | None = None,
+    extra_notes: bytes = b"",
+    stored: dict[int, tuple[int, bytes]] | None = None,
+) -> bytes:
+    """A kdump-compressed file (header_version 6) as makedumpfile -c (zlib) or
+    with uncompressed pages (codec 'none') writes it. `stored` gives pages
+    written as they are, with their page_desc flags: {pfn: (flags, data)}."""
+    stored = stored or {}
+    max_mapnr = max_mapnr or (max(pages) + 1 if pages else 1)
+    bitmap = bytearray((max_mapnr + 7) // 8)
     for pfn in pages:
-        b1[pfn // 8] |= 1 << (pfn % 8)
-        b2[pfn // 8] |= 1 << (pfn % 8)
-    desc_off = PAGE * (1 + sub_hdr_size + bitmap_blocks)
+        bitmap[pfn // 8] |= 1 << (pfn % 8)
+    head = kdump_header(max_mapnr, bytes(bitmap), info, extra_notes)
+    desc_off = len(head)
     n = len(pages)
     data_off = desc_off + 24 * n
     descs = bytearray()
@@ -187,7 +198,7 @@ def kdump_bytes(
                 continue
         descs += struct.pack("<qIIQ", data_off + len(data), PAGE, 0, 0)
         data += page
-    return bytes(h) + bytes(sub) + bytes(b1) + bytes(b2) + bytes(descs) + bytes(data)
+    return head + bytes(descs) + bytes(data)
 
 
 def flatten(image: bytes, record: int = 65536) -> bytes:
