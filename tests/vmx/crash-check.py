@@ -148,7 +148,9 @@ def main() -> int:
         p = subprocess.run([tool, "--verbose", str(zlib)], capture_output=True, text=True)
         (crash_dir / "report.txt").write_text(p.stdout + p.stderr)
         out(
-            p.returncode == 0 and "rax..r15 are not in the VMCS" in p.stdout,
+            p.returncode == 0
+            and "rax..r15 are not in the VMCS" in p.stdout
+            and "mode       64-bit mode, CPL 0 (kernel)" in p.stdout,
             "the readable report of the zlib dump",
             f"{len(p.stdout.splitlines())} lines in report.txt",
         )

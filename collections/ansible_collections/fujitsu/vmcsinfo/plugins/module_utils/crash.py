@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections import Counter, defaultdict
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dumpfile import Dump, DumpError
@@ -401,6 +402,28 @@ def exit_reason(reason: int) -> str:
     return f"{basic} {name}{extra}"
 
 
+def cpu_mode(f: dict) -> str | None:
+    """The guest's execution mode and privilege level from CR0, EFER, RFLAGS
+    and the CS/SS access rights (SDM Vol. 3A 2.2, 5.2): what an engineer asks
+    first (was the guest in its kernel or in user space?)."""
+    cr0, ar_cs, ar_ss = f.get("GUEST_CR0"), f.get("GUEST_CS_AR_BYTES"), f.get("GUEST_SS_AR_BYTES")
+    if cr0 is None or ar_cs is None:
+        return None
+    efer, rflags = f.get("GUEST_IA32_EFER", 0), f.get("GUEST_RFLAGS", 0)
+    if not cr0 & 1:
+        return "real mode"
+    if rflags >> 17 & 1:
+        mode = "virtual-8086 mode"
+    elif efer >> 10 & 1:
+        mode = "64-bit mode" if ar_cs >> 13 & 1 else "compatibility mode (32-bit code, IA-32e)"
+    else:
+        mode = f"protected mode, {32 if ar_cs >> 14 & 1 else 16}-bit code"
+    # CPL is SS.DPL (the VMCS keeps it there for VM entry).
+    cpl = (ar_ss if ar_ss is not None else ar_cs) >> 5 & 3
+    who = {0: "kernel", 3: "user"}.get(cpl, f"ring {cpl}")
+    return f"{mode}, CPL {cpl} ({who})"
+
+
 def render_vmcs(v: dict, index: int) -> list[str]:
     f = v["fields"]
     g = f.get
@@ -423,6 +446,9 @@ def render_vmcs(v: dict, index: int) -> list[str]:
                 s += f"  [{flags(f[field], names) or 'none'}]"
             out.append(s)
 
+    mode = cpu_mode(f)
+    if mode:
+        out.append(f"  {'mode':<10} {mode}")
     reg("rip", "GUEST_RIP")
     reg("rsp", "GUEST_RSP")
     reg("rflags", "GUEST_RFLAGS", RFLAGS)
@@ -478,9 +504,19 @@ def render(report: dict, verbose: bool = False) -> str:
         f"dump      {d['path']} ({d['kind']}{', flattened' if d['flattened'] else ''}"
         f"{', ' + '/'.join(d['codecs']) if d['codecs'] else ''}; {d['pages']} pages"
         f"{', ' + str(d['unreadable_pages']) + ' unreadable' if d['unreadable_pages'] else ''})",
-        f"kernel    {d['osrelease'] or 'unknown'}",
+        f"kernel    {d['osrelease'] or 'unknown'}"
+        + (
+            f", crashed {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(d['crashtime']))}"
+            if d.get("crashtime")
+            else ""
+        ),
         f"VMCSINFO  from {vi['source']} ({vi['where']}): revision {vi['revision_id']:#x}, "
-        f"{vi['field_count']} fields, digest {vi['digest'][:16]}",
+        f"{vi['field_count']} fields, digest {vi['digest'][:16]}"
+        + (
+            "; the vmcsinfo file beside the dump agrees"
+            if vi["source"] == "note" and vi.get("file_digest") == vi["digest"]
+            else ""
+        ),
     ]
     if vi.get("disagree"):
         lines.append(f"WARNING   {vi['disagree']}")
@@ -556,6 +592,9 @@ def guest_summary(v: dict) -> dict:
     for key, name in KEY_REGISTERS:
         if name in f:
             out[key] = f[name]
+    mode = cpu_mode(f)
+    if mode:
+        out["mode"] = mode
     if "VM_EXIT_REASON" in f:
         out["exit_reason"] = exit_reason(f["VM_EXIT_REASON"])
         out["exit_qualification"] = f.get("EXIT_QUALIFICATION", 0)
@@ -652,7 +691,8 @@ def triage_text(host: str, result: dict) -> str:
                 f"{k}={gu[k]:#x}" for k in ("rip", "rsp", "rflags", "cr0", "cr3") if k in gu
             )
             kind = "vmcs12 " if gu.get("nested") else ""
-            exit_ = f", last exit {gu['exit_reason']}" if "exit_reason" in gu else ""
+            exit_ = f", {gu['mode']}" if "mode" in gu else ""
+            exit_ += f", last exit {gu['exit_reason']}" if "exit_reason" in gu else ""
             lines.append(f"      {kind}{gu['paddr']:#x}: {regs}{exit_}")
     return "\n".join(lines) + "\n"
 

@@ -155,7 +155,8 @@ dumps:
     guests:
       description: Per VMCS its physical address, whether it is a vmcs12 (C(nested)) or shadow
         VMCS, the key guest registers (rip, rsp, rflags, cr0, cr3, cr4, efer, cs_selector), vpid,
-        eptp, host_cr3 and the last exit reason by name with its qualification.
+        eptp, host_cr3, the execution mode and privilege level (C(mode), for example
+        C(64-bit mode, CPL 0 (kernel))) and the last exit reason by name with its qualification.
       type: list
       elements: dict
     vmcs:

@@ -113,6 +113,72 @@ def test_render_reads_like_info_registers(tmp_path: Path) -> None:
     assert "KVM vmcs12" in text and "rejected 0x131000: VMCS link pointer" in text
 
 
+@pytest.mark.parametrize(
+    "fields, mode",
+    [
+        ({"GUEST_CR0": 0x10, "GUEST_CS_AR_BYTES": 0x93}, "real mode"),
+        (
+            {
+                "GUEST_CR0": 0x80050033,
+                "GUEST_IA32_EFER": 0x500,
+                "GUEST_CS_AR_BYTES": 0xA09B,
+                "GUEST_SS_AR_BYTES": 0xC093,
+            },
+            "64-bit mode, CPL 0 (kernel)",
+        ),
+        (
+            {
+                "GUEST_CR0": 0x80050033,
+                "GUEST_IA32_EFER": 0xD01,
+                "GUEST_CS_AR_BYTES": 0xA0FB,
+                "GUEST_SS_AR_BYTES": 0xC0F3,
+            },
+            "64-bit mode, CPL 3 (user)",
+        ),
+        (
+            {
+                "GUEST_CR0": 0x80050033,
+                "GUEST_IA32_EFER": 0x500,
+                "GUEST_CS_AR_BYTES": 0xC0FB,
+                "GUEST_SS_AR_BYTES": 0xC0F3,
+            },
+            "compatibility mode (32-bit code, IA-32e), CPL 3 (user)",
+        ),
+        (
+            {"GUEST_CR0": 0x11, "GUEST_CS_AR_BYTES": 0xC09B, "GUEST_SS_AR_BYTES": 0xC093},
+            "protected mode, 32-bit code, CPL 0 (kernel)",
+        ),
+        (
+            {"GUEST_CR0": 0x11, "GUEST_CS_AR_BYTES": 0x9B, "GUEST_SS_AR_BYTES": 0xB3},
+            "protected mode, 16-bit code, CPL 1 (ring 1)",
+        ),
+        (
+            {
+                "GUEST_CR0": 0x11,
+                "GUEST_RFLAGS": 0x20202,
+                "GUEST_CS_AR_BYTES": 0xF3,
+                "GUEST_SS_AR_BYTES": 0xF3,
+            },
+            "virtual-8086 mode, CPL 3 (user)",
+        ),
+        ({"GUEST_RIP": 0x1000}, None),
+    ],
+)
+def test_cpu_mode_rows(fields: dict, mode: str | None) -> None:
+    assert crash.cpu_mode(fields) == mode
+
+
+def test_render_says_when_and_that_the_file_agrees(tmp_path: Path) -> None:
+    pages, _where = memory()
+    d = tmp_path / "202612010900"
+    d.mkdir()
+    write(d, pages, "kdump-zlib")
+    (d / "vmcsinfo").write_text(BOCHS_TEXT)
+    text = crash.render(crash.analyze(str(d)))
+    assert "the vmcsinfo file beside the dump agrees" in text
+    assert "mode       protected mode" in text or "mode       64-bit" in text
+
+
 def test_sidecar_file_when_no_note(tmp_path: Path) -> None:
     pages, _where = memory(with_note=False)
     d = tmp_path / "202612010900"

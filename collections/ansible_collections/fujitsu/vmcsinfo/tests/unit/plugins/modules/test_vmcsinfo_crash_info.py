@@ -57,6 +57,7 @@ def test_list_dumps(tmp_path: Path) -> None:
     assert newest["kind"] == "kdump" and "zlib" in newest["codecs"]
     g = newest["guests"][0]
     assert g["rip"] == dumpgen.GUEST["GUEST_RIP"] and g["exit_reason"] == "30 IO_INSTRUCTION"
+    assert g["mode"] == "protected mode, 32-bit code, CPL 0 (kernel)"
     assert newest["guests"][1]["nested"] is True
     assert older["vmcsinfo"]["source"] == "file" and older["kind"] == "elf"
     assert "corrupt" in broken["error"] or "beyond the end" in broken["error"]
