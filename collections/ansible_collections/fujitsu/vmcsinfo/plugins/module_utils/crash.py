@@ -156,6 +156,10 @@ def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False)
                 "CPU model)",
                 EXIT_NO_VMCSINFO,
             )
+        # Pages that start with the layout's revision id, before resolve()
+        # sorts them into VMCSes and rejects: none at all, with a VMCSINFO
+        # from elsewhere, most likely means a VMCSINFO of another CPU.
+        same_revision = sum(1 for c in scan.candidates if c.revision_id == layout.revision_id)
         resolve(scan, dump, layout)
         report = {
             "format": 1,
@@ -186,6 +190,13 @@ def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False)
                 for c in scan.rejected
             ],
         }
+        report["vmcsinfo"]["pages_with_revision"] = same_revision
+        if not same_revision and source != "note":
+            report["vmcsinfo"]["hint"] = (
+                f"no page of this dump starts with the VMCSINFO's revision id "
+                f"{layout.revision_id:#x}: if the host ran guests, this VMCSINFO is of another "
+                "CPU model (the revision id is the first dword of every VMCS of a CPU)"
+            )
         if notes:
             report["vmcsinfo"]["note_digest"] = note[2].digest()
             # Of the note's text itself, byte for byte: equal to sha256sum of
@@ -522,6 +533,8 @@ def render(report: dict, verbose: bool = False) -> str:
         lines.append(f"WARNING   {vi['disagree']}")
     if vi.get("file_error"):
         lines.append(f"note      {vi['file_error']}")
+    if vi.get("hint"):
+        lines.append(f"hint      {vi['hint']}")
     lines.append(
         f"found     {len(report['vmcs'])} VMCS page(s); {report['rejected']} candidate(s) rejected"
         + ("" if verbose or not report["rejected"] else " (--verbose says why)")

@@ -220,6 +220,31 @@ def test_option_first(tmp_path: Path) -> None:
     assert vi["source"] == "option" and vi["note_digest"] == BOCHS.digest()
 
 
+def test_vmcsinfo_of_another_revision_reads_cleanly_and_says_so(tmp_path: Path) -> None:
+    """A VMCSINFO whose revision id matches no page (another CPU's): exit 0,
+    no VMCS, nothing rejected, and a hint that names the likely cause."""
+    pages, _where = memory(with_note=False)
+    path = write(tmp_path, pages, "kdump-zlib")
+    other = BOCHS_TEXT.replace("REVISION_ID=2b\n", "REVISION_ID=7\n").replace(
+        "VMX_BASIC=d810000000002b\n", "VMX_BASIC=d8100000000007\n"
+    )
+    assert other != BOCHS_TEXT
+    f = tmp_path / "other.vmcsinfo"
+    f.write_text(other)
+    report = crash.analyze(str(path), str(f))
+    vi = report["vmcsinfo"]
+    assert vi["revision_id"] == 7 and vi["pages_with_revision"] == 0
+    # KVM's vmcs12 pages have a public layout of their own: still found.
+    assert [v["nested"] for v in report["vmcs"]] == [True] and report["rejected"] == 0
+    assert "another CPU model" in vi["hint"]
+    assert "hint      no page of this dump starts with" in crash.render(report)
+    assert crash.main(["--vmcsinfo", str(f), str(path)]) == 0
+    # With the right VMCSINFO there is no hint.
+    f.write_text(BOCHS_TEXT)
+    vi = crash.analyze(str(path), str(f))["vmcsinfo"]
+    assert "hint" not in vi and vi["pages_with_revision"] >= 2
+
+
 def test_no_vmcsinfo_says_what_was_tried(tmp_path: Path) -> None:
     pages, _where = memory(with_note=False)
     path = write(tmp_path, pages, "elf")
