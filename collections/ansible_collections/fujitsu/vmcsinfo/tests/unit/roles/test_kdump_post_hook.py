@@ -76,7 +76,7 @@ class Layout:
 LAYOUTS = {
     # RHEL's default: root FS at /sysroot, `path /var/crash` on it.
     "rhel-default": Layout(
-        PSEUDO + [ROOT_FS, BOOT_FS],
+        [*PSEUDO, ROOT_FS, BOOT_FS],
         "path /var/crash\ncore_collector makedumpfile -l --message-level 7 -d 31\n",
         "/sysroot/var/lib/vmcsinfo",
         f"/sysroot/var/crash/{STAMP}",
@@ -86,7 +86,7 @@ LAYOUTS = {
     # /var on its own file system: kdump mounts it at /kdumproot/var, the
     # persisted file and the dump are both on it.
     "separate-var": Layout(
-        PSEUDO + [ROOT_FS, "/dev/mapper/rhel-var /kdumproot/var xfs rw,relatime 0 0"],
+        [*PSEUDO, ROOT_FS, "/dev/mapper/rhel-var /kdumproot/var xfs rw,relatime 0 0"],
         "path /var/crash\n",
         "/kdumproot/var/lib/vmcsinfo",
         f"/kdumproot/var/crash/{STAMP}",
@@ -96,7 +96,7 @@ LAYOUTS = {
     # A dump target of its own (`xfs /dev/sdb1`, `path /crash` on it): the
     # persisted file on the root FS.
     "dump-target-fs": Layout(
-        PSEUDO + [ROOT_FS, "/dev/sdb1 /kdumproot/mnt/dumps xfs rw,relatime 0 0"],
+        [*PSEUDO, ROOT_FS, "/dev/sdb1 /kdumproot/mnt/dumps xfs rw,relatime 0 0"],
         "xfs /dev/sdb1\npath /crash\n",
         "/sysroot/var/lib/vmcsinfo",
         f"/kdumproot/mnt/dumps/crash/{STAMP}",
@@ -105,7 +105,7 @@ LAYOUTS = {
     ),
     # A mount point with a blank in it (/proc/mounts writes it as \040).
     "blank-in-mount-point": Layout(
-        PSEUDO + [ROOT_FS, "/dev/sdb1 /kdumproot/srv/crash\\040dumps xfs rw 0 0"],
+        [*PSEUDO, ROOT_FS, "/dev/sdb1 /kdumproot/srv/crash\\040dumps xfs rw 0 0"],
         "xfs /dev/sdb1\npath /var/crash\n",
         "/sysroot/var/lib/vmcsinfo",
         f"/kdumproot/srv/crash dumps/var/crash/{STAMP}",
@@ -114,7 +114,7 @@ LAYOUTS = {
     ),
     # An NFS or ssh target: no new local dump directory.
     "remote-target": Layout(
-        PSEUDO + [ROOT_FS],
+        [*PSEUDO, ROOT_FS],
         "nfs nfs.example.org:/export/crash\npath /var/crash\n",
         "/sysroot/var/lib/vmcsinfo",
         None,
@@ -123,7 +123,7 @@ LAYOUTS = {
     ),
     # The module never probed on this host: nothing persisted.
     "missing-file": Layout(
-        PSEUDO + [ROOT_FS],
+        [*PSEUDO, ROOT_FS],
         "path /var/crash\n",
         None,
         f"/sysroot/var/crash/{STAMP}",
@@ -132,7 +132,7 @@ LAYOUTS = {
     ),
     # The dump filled the disk: the copy fails, nothing half-written stays.
     "full-disk": Layout(
-        PSEUDO + [ROOT_FS],
+        [*PSEUDO, ROOT_FS],
         "path /var/crash\n",
         "/sysroot/var/lib/vmcsinfo",
         f"/sysroot/var/crash/{STAMP}",
@@ -143,7 +143,7 @@ LAYOUTS = {
     # The dump directory existed before the crash (a clock reset reused its
     # name): the vmcore written after the pre.d hook makes it the new one.
     "directory-reuse": Layout(
-        PSEUDO + [ROOT_FS],
+        [*PSEUDO, ROOT_FS],
         "path /var/crash\n",
         "/sysroot/var/lib/vmcsinfo",
         f"/sysroot/var/crash/{STAMP}",
@@ -154,7 +154,7 @@ LAYOUTS = {
     # The pre.d hook did not run (a kdump.conf edited by hand): the newest
     # directory with a vmcore is taken.
     "no-pre-hook": Layout(
-        PSEUDO + [ROOT_FS],
+        [*PSEUDO, ROOT_FS],
         "path /var/crash\n",
         "/sysroot/var/lib/vmcsinfo",
         f"/sysroot/var/crash/{STAMP}",
@@ -175,7 +175,7 @@ def _copy_with_libs(prog: str, root: Path) -> str:
     dest = root / real.lstrip("/")
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(real, dest)
-    out = subprocess.run(["ldd", real], capture_output=True, text=True).stdout
+    out = subprocess.run(["ldd", real], capture_output=True, text=True, check=False).stdout
     for line in out.splitlines():
         parts = line.split()
         lib = parts[2] if len(parts) > 2 and parts[1] == "=>" else parts[0] if parts else ""
@@ -196,7 +196,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     assert bb, "busybox is needed (busybox-static)"
     (root / "bin").mkdir()
     shutil.copy2(bb, root / "bin/busybox")
-    applets = subprocess.run([bb, "--list"], capture_output=True, text=True).stdout.split()
+    applets = subprocess.run(
+        [bb, "--list"], capture_output=True, text=True, check=True
+    ).stdout.split()
     for a in applets:
         if not (root / "bin" / a).exists():
             (root / "bin" / a).symlink_to("busybox")
@@ -228,11 +230,13 @@ def _sandbox(base: dict, tmp_path: Path, lay: Layout) -> Path:
     return root
 
 
-def _run(base: dict, root: Path, shell: str, script: str, *args: str) -> subprocess.CompletedProcess:
+def _run(
+    base: dict, root: Path, shell: str, script: str, *args: str
+) -> subprocess.CompletedProcess:
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     cmd = [chroot, str(root), *base["shells"][shell].split(), script, *args]
     return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=60, env={"PATH": "/bin:/usr/bin"}
+        cmd, capture_output=True, text=True, timeout=60, env={"PATH": "/bin:/usr/bin"}, check=False
     )
 
 

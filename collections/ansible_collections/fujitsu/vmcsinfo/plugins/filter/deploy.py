@@ -1,0 +1,72 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters deploy_pending, still_pending and reboot_decision: deploy.yml's
+decisions, whose tables live in module_utils/decisions.py."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import decisions
+
+
+def _bool(value, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0", ""):
+        return value.lower() in ("true", "yes", "1")
+    if value is None:
+        return False
+    raise AnsibleFilterError(f"{name} must be a boolean, not {value!r}")
+
+
+def _list(value, name: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise AnsibleFilterError(f"{name} must be a list, not {value!r}")
+    return list(value)
+
+
+def deploy_pending(
+    pending_before,
+    fast=False,
+    kdump_reboot_required=False,
+    load_reboot_required=False,
+    load_result="",
+):
+    return decisions.deploy_pending(
+        _bool(fast, "fast"),
+        _list(pending_before, "pending_before"),
+        _bool(kdump_reboot_required, "kdump_reboot_required"),
+        _bool(load_reboot_required, "load_reboot_required"),
+        str(load_result or ""),
+    )
+
+
+def still_pending(pending, rebooted=False, kdump_ready=False, module_loaded=False):
+    return decisions.still_pending(
+        _list(pending, "pending"),
+        _bool(rebooted, "rebooted"),
+        _bool(kdump_ready, "kdump_ready"),
+        _bool(module_loaded, "module_loaded"),
+    )
+
+
+def reboot_decision(pending, reboot_ok=False, guests=None, with_guests=False):
+    if guests is not None and not isinstance(guests, list):
+        raise AnsibleFilterError(f"guests must be a list or null, not {guests!r}")
+    return decisions.reboot_decision(
+        _list(pending, "pending"),
+        _bool(reboot_ok, "reboot_ok"),
+        guests,
+        _bool(with_guests, "with_guests"),
+    )
+
+
+class FilterModule:
+    def filters(self) -> dict:
+        return {
+            "deploy_pending": deploy_pending,
+            "still_pending": still_pending,
+            "reboot_decision": reboot_decision,
+        }

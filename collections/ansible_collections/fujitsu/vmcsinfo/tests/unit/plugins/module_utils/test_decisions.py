@@ -1,0 +1,87 @@
+"""deploy.yml's decision tables (module_utils/decisions.py), one case per row,
+and the filter plugin that wires them into the playbook."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.fujitsu.vmcsinfo.plugins.filter import deploy as deploy_filter
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.decisions import (
+    deploy_pending,
+    reboot_decision,
+    still_pending,
+)
+
+GUEST = {"pid": 4242, "name": "web01", "comm": "qemu-system-x86", "vcpus": 4}
+
+
+@pytest.mark.parametrize(
+    "fast, before, kdump, load, result, want",
+    [
+        (True, ["kdump", "load"], False, False, "", ["kdump", "load"]),  # the record's
+        (True, ["load", "junk"], True, True, "deferred", ["load"]),  # roles did not run
+        (True, [], True, False, "", []),
+        (False, ["kdump"], False, False, "loaded", []),  # a full run: the roles say
+        (False, [], True, False, "loaded", ["kdump"]),
+        (False, [], False, True, "refused", ["load"]),
+        (False, [], False, False, "deferred", ["load"]),
+        (False, [], False, False, "pending", ["load"]),
+        (False, [], True, False, "pending", ["kdump", "load"]),
+        (False, [], False, False, "skipped", []),
+    ],
+)
+def test_deploy_pending_rows(fast, before, kdump, load, result, want) -> None:
+    assert deploy_pending(fast, before, kdump, load, result) == want
+
+
+@pytest.mark.parametrize(
+    "pending, rebooted, kdump_ready, loaded, want",
+    [
+        (["kdump", "load"], False, True, True, ["kdump", "load"]),  # no reboot settles nothing
+        (["kdump", "load"], True, True, True, []),
+        (["kdump", "load"], True, False, True, ["kdump"]),
+        (["kdump", "load"], True, True, False, ["load"]),
+        (["kdump"], True, False, False, ["kdump"]),
+        ([], True, False, False, []),
+    ],
+)
+def test_still_pending_rows(pending, rebooted, kdump_ready, loaded, want) -> None:
+    assert still_pending(pending, rebooted, kdump_ready, loaded) == want
+
+
+@pytest.mark.parametrize(
+    "pending, ok, guests, with_guests, action, says",
+    [
+        ([], True, [], False, "none", "nothing waits"),
+        (["kdump"], False, [], False, "report", "vmcsinfo_reboot_ok is false"),
+        (["kdump"], False, [GUEST], True, "report", "vmcsinfo_reboot_ok is false"),
+        (["kdump", "load"], True, [], False, "reboot", "rebooting for kdump and load"),
+        (["kdump"], True, [GUEST], False, "refuse", "web01 (pid 4242)"),
+        (["load"], True, [GUEST, GUEST], False, "refuse", "2 KVM guest(s) run"),
+        (["kdump"], True, [GUEST], True, "reboot", "with 1 KVM guest(s) running: web01"),
+        (["kdump"], True, None, False, "refuse", "could not be listed"),
+        (["kdump"], True, None, True, "refuse", "could not be listed"),
+    ],
+)
+def test_reboot_decision_rows(pending, ok, guests, with_guests, action, says) -> None:
+    d = reboot_decision(pending, ok, guests, with_guests)
+    assert d["action"] == action and says in d["reason"], d
+
+
+def test_a_refusal_says_what_to_do() -> None:
+    reason = reboot_decision(["kdump"], True, [GUEST])["reason"]
+    assert "vmcsinfo_reboot_drain_tasks" in reason and "vmcsinfo_reboot_with_guests" in reason
+
+
+def test_filters_take_playbook_values_and_refuse_bad_ones() -> None:
+    f = deploy_filter.FilterModule().filters()
+    assert f["deploy_pending"](None, fast="False", kdump_reboot_required="true") == ["kdump"]
+    assert f["still_pending"](["kdump"], rebooted=True, kdump_ready=True) == []
+    assert f["reboot_decision"](["load"], reboot_ok="yes", guests=[])["action"] == "reboot"
+    with pytest.raises(AnsibleFilterError, match="pending must be a list"):
+        f["still_pending"]("kdump")
+    with pytest.raises(AnsibleFilterError, match="reboot_ok must be a boolean"):
+        f["reboot_decision"](["kdump"], reboot_ok="maybe")
+    with pytest.raises(AnsibleFilterError, match="guests must be a list or null"):
+        f["reboot_decision"](["kdump"], reboot_ok=True, guests="web01")
