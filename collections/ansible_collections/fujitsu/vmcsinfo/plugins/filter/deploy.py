@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters deploy_pending, still_pending and reboot_decision: deploy.yml's
-decisions, whose tables live in module_utils/decisions.py."""
+"""Filters deploy_pending, still_pending, reboot_decision (deploy.yml) and
+grub_stale (the kdump role): decisions whose tables live in
+module_utils/decisions.py."""
 
 from __future__ import annotations
 
@@ -63,10 +64,25 @@ def reboot_decision(pending, reboot_ok=False, guests=None, with_guests=False):
     )
 
 
+def grub_stale(stats):
+    """stats: the stat results of grub.cfg, then of each of its inputs."""
+    stats = _list(stats, "stats")
+    if not stats:
+        raise AnsibleFilterError("grub_stale needs the stat of grub.cfg first, then its inputs")
+
+    def mtime(st):
+        if not isinstance(st, dict):
+            raise AnsibleFilterError(f"grub_stale expects stat results, not {st!r}")
+        return float(st["mtime"]) if st.get("exists") else None
+
+    return decisions.grub_stale(mtime(stats[0]), [mtime(st) for st in stats[1:]])
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
             "deploy_pending": deploy_pending,
             "still_pending": still_pending,
             "reboot_decision": reboot_decision,
+            "grub_stale": grub_stale,
         }

@@ -82,3 +82,11 @@ def reboot_decision(
             "(vmcsinfo_reboot_with_guests)",
         }
     return {"action": "reboot", "reason": f"rebooting for {what}"}
+
+
+def grub_stale(cfg_mtime: float | None, input_mtimes: list[float | None]) -> bool:
+    """Whether grub.cfg must be regenerated: it is missing, or older than one
+    of what update-grub builds it from (None: that input does not exist)."""
+    if cfg_mtime is None:
+        return True
+    return any(m is not None and m > cfg_mtime for m in input_mtimes)

@@ -9,6 +9,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.fujitsu.vmcsinfo.plugins.filter import deploy as deploy_filter
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.decisions import (
     deploy_pending,
+    grub_stale,
     reboot_decision,
     still_pending,
 )
@@ -85,3 +86,31 @@ def test_filters_take_playbook_values_and_refuse_bad_ones() -> None:
         f["reboot_decision"](["kdump"], reboot_ok="maybe")
     with pytest.raises(AnsibleFilterError, match="guests must be a list or null"):
         f["reboot_decision"](["kdump"], reboot_ok=True, guests="web01")
+
+
+@pytest.mark.parametrize(
+    "cfg, inputs, stale",
+    [
+        (None, [100.0], True),  # no grub.cfg
+        (200.0, [100.0, 150.0, 199.0], False),  # regenerated after every input
+        (
+            200.0,
+            [100.0, 150.0, 250.0],
+            True,
+        ),  # the drop-in was written after it (a lost update-grub)
+        (200.0, [100.0, 250.0, None], True),  # the drop-in removed after it (grub.d's time)
+        (200.0, [None, None, None], False),
+        (200.0, [200.0], False),
+    ],
+)
+def test_grub_stale_rows(cfg, inputs, stale) -> None:
+    assert grub_stale(cfg, inputs) is stale
+
+
+def test_grub_stale_filter_reads_stat_results() -> None:
+    f = deploy_filter.FilterModule().filters()["grub_stale"]
+    cfg = {"exists": True, "mtime": 200.5}
+    assert f([cfg, {"exists": True, "mtime": 201}, {"exists": False}]) is True
+    assert f([cfg, {"exists": True, "mtime": 100}]) is False
+    with pytest.raises(AnsibleFilterError, match=r"stat of grub\.cfg first"):
+        f([])
