@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -11,12 +12,22 @@ import stat
 _KV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def read_text(path: str) -> str | None:
-    """A small text file's content, or None when it is missing or unreadable."""
+# What a small host file may hold: sysfs and procfs values, the state files
+# under /var/lib/vmcsinfo. /proc/cpuinfo of a large host is read with its own
+# bound (CPUINFO_LIMIT).
+TEXT_LIMIT = 1 << 20
+CPUINFO_LIMIT = 16 << 20
+# A VMCSINFO text is a few KB (one line per VMCS field).
+VMCSINFO_LIMIT = 1 << 20
+
+
+def read_text(path: str, limit: int = TEXT_LIMIT) -> str | None:
+    """A small text file's content, read as read_bounded reads it (never
+    through a symbolic link, regular files only, at most `limit` bytes), or
+    None when it is missing, unreadable or refused."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except (OSError, ValueError):
+        return read_bounded(path, limit).decode("utf-8", errors="replace")
+    except HostFileError:
         return None
 
 
@@ -42,7 +53,12 @@ def read_kv(path: str) -> dict[str, str] | None:
 
 
 class HostFileError(ValueError):
-    """A host file that must not be read as asked (missing, a link, not regular, too big)."""
+    """A host file that must not be read as asked (missing, a link, not regular, too big).
+    errno: the OSError's errno when opening failed (ENOENT: missing, EACCES: denied)."""
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_
 
 
 def read_bounded(path: str, limit: int) -> bytes:
@@ -50,9 +66,11 @@ def read_bounded(path: str, limit: int) -> bytes:
     symbolic link, regular files only (a FIFO or device never blocks or
     streams), at most `limit` bytes. Raises HostFileError saying which."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise HostFileError(f"cannot open {path}: {e.strerror}") from e
+        if e.errno == errno.ELOOP:
+            raise HostFileError(f"{path} is a symbolic link (not followed)", e.errno) from e
+        raise HostFileError(f"cannot open {path}: {e.strerror}", e.errno) from e
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
             raise HostFileError(f"{path} is not a regular file")

@@ -399,6 +399,7 @@ ansible_facts:
               sample: true
 """
 
+import errno
 import os
 from collections.abc import Callable
 
@@ -408,7 +409,14 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import (
     parse_cpuinfo,
     to_int,
 )
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_kv, read_text
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
+    CPUINFO_LIMIT,
+    VMCSINFO_LIMIT,
+    HostFileError,
+    read_bounded,
+    read_kv,
+    read_text,
+)
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
     VmcsinfoError,
@@ -427,7 +435,7 @@ def under(root: str, path: str) -> str:
 
 def read_cpu(root: str) -> dict:
     """The first processor of ROOT/proc/cpuinfo."""
-    return parse_cpuinfo(read_text(under(root, "proc/cpuinfo")) or "")
+    return parse_cpuinfo(read_text(under(root, "proc/cpuinfo"), CPUINFO_LIMIT) or "")
 
 
 def find_module_file(root: str, release: str | None) -> str | None:
@@ -456,16 +464,21 @@ def load_vmcsinfo(path: str, denied: str = "") -> tuple[bool, Vmcsinfo | None, s
     `denied` replaces the problem text when the file exists but this user may not read it.
     """
     try:
-        with open(path, encoding="ascii") as f:
-            text = f.read()
-    except FileNotFoundError:
-        return False, None, None
-    except PermissionError:
-        return True, None, denied or f"{path} is not readable by this user: run with become: true"
+        raw = read_bounded(path, VMCSINFO_LIMIT)
+    except HostFileError as e:
+        if e.errno == errno.ENOENT:
+            return False, None, None
+        if e.errno == errno.EACCES:
+            return (
+                True,
+                None,
+                denied or f"{path} is not readable by this user: run with become: true",
+            )
+        return os.path.lexists(path), None, str(e)
+    try:
+        text = raw.decode("ascii")
     except UnicodeDecodeError:
         return True, None, f"{path} is malformed: not ASCII text"
-    except OSError as e:
-        return os.path.lexists(path), None, f"cannot read {path}: {e.strerror or e}"
     try:
         return True, parse(text), None
     except VmcsinfoError as e:

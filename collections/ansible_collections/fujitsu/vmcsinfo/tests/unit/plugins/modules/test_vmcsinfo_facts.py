@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import builtins
 import json
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -390,14 +391,14 @@ def test_deferred_load_is_mentioned(tmp_path: Path) -> None:
 @pytest.fixture
 def deny_sysfs(monkeypatch: pytest.MonkeyPatch):
     """Make the sysfs VMCSINFO unreadable as a non-root user finds it (tests run as root)."""
-    real_open = builtins.open
+    real_open = os.open
 
     def fake_open(file, *args, **kwargs):
         if str(file).endswith("sys/kernel/vmcsinfo/vmcsinfo"):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "open", fake_open)
 
 
 @pytest.mark.usefixtures("deny_sysfs")
@@ -612,3 +613,61 @@ def test_ansible_adhoc_end_to_end(tmp_path: Path) -> None:
     assert facts["source"] == "snapshot" and facts["snapshot"]["origin"] == "supplied"
     assert facts["digest"] == parse(BOCHS).digest()
     assert facts["field_count"] == 0x93 and facts["module"]["installed"] is True
+
+
+# --- hostile host files (issue 11 fault 12) -------------------------------------------------------
+
+SECRET = "root:$6$secret-hash-of-the-root-password:19000:0:99999:7:::\n"
+
+
+def test_snapshot_symlinked_to_a_secret_does_not_leak_it(tmp_path: Path) -> None:
+    """A snapshot that is a symbolic link to a root-only file: not read through
+    the link, so none of the file's bytes reach `reason` (and from there fact
+    caches and fleet summaries)."""
+    root = make_root(tmp_path)
+    secret = write(tmp_path / "shadow", SECRET)
+    (root / "var/lib/vmcsinfo/vmcsinfo").symlink_to(secret)
+    facts = gather(str(root))
+    assert_unavailable(facts)
+    assert "secret" not in facts["reason"] and "root:" not in facts["reason"]
+    assert "vmcsinfo/vmcsinfo is a symbolic link" in facts["reason"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "var/lib/vmcsinfo/vmcsinfo",
+        "var/lib/vmcsinfo/vmcsinfo.origin",
+        "var/lib/vmcsinfo/load-result",
+        "proc/cpuinfo",
+        "sys/kernel/kexec_crash_size",
+    ],
+)
+def test_a_fifo_never_hangs_the_module(tmp_path: Path, where: str) -> None:
+    root = make_root(
+        tmp_path, snapshot=BOCHS, origin="ORIGIN=probe\n", load_result="RESULT=loaded\n"
+    )
+    p = root / where
+    p.unlink(missing_ok=True)
+    os.mkfifo(p)
+    t0 = time.monotonic()
+    facts = gather(str(root))
+    assert time.monotonic() - t0 < 5
+    assert facts["available"] in (True, False)
+
+
+def test_an_endless_file_is_bounded(tmp_path: Path) -> None:
+    """/dev/zero (or any huge file) as the snapshot: refused as not a regular
+    file or too large, in bounded time and memory."""
+    root = make_root(tmp_path)
+    (root / "var/lib/vmcsinfo/vmcsinfo").symlink_to("/dev/zero")
+    big = write(tmp_path / "big", "VMCSINFO_FORMAT=1\n" + "X" * (4 << 20))
+    t0 = time.monotonic()
+    facts = gather(str(root))
+    assert time.monotonic() - t0 < 5
+    assert_unavailable(facts)
+    (root / "var/lib/vmcsinfo/vmcsinfo").unlink()
+    os.link(big, root / "var/lib/vmcsinfo/vmcsinfo")
+    facts = gather(str(root))
+    assert_unavailable(facts)
+    assert "is larger than" in facts["reason"]
