@@ -15,6 +15,9 @@ description:
     host has for the collection's role variables (every option in the roles'
     C(meta/argument_specs.yml), such as C(vmcsinfo_build_kernels) or C(vmcsinfo_kdump_crashkernel)).
     Values are templated first, so vaulted and templated values count by what they are.
+    Secrets (options with C(no_log), the signing key and the MOK password) do not count: a digest
+    over them would let guesses be tested offline; a new signing key comes with a new certificate,
+    which counts.
   - C(deploy.yml) compares it with the one recorded on the host by
     M(fujitsu.vmcsinfo.vmcsinfo_deploy_state) to skip the roles on hosts where nothing would change.
   - Runs on the controller only; it reads files there and never contacts the host.
@@ -95,14 +98,25 @@ def tree_digest(path: Path, skip_dirs: set[str] | None = None) -> str:
     return h.hexdigest()
 
 
-def role_variable_names(root: Path) -> list[str]:
-    """Every option of every entry point in the collection's roles' meta/argument_specs.yml."""
-    names: set[str] = set()
+def role_variables(root: Path) -> dict[str, bool]:
+    """Every option of every entry point in the collection's roles'
+    meta/argument_specs.yml, and whether it is a secret (no_log: true)."""
+    out: dict[str, bool] = {}
     for spec in sorted(root.glob("roles/*/meta/argument_specs.yml")):
         data = yaml.safe_load(spec.read_text(encoding="utf-8")) or {}
         for entry in (data.get("argument_specs") or {}).values():
-            names.update((entry or {}).get("options") or {})
-    return sorted(names)
+            for name, opt in ((entry or {}).get("options") or {}).items():
+                out[name] = out.get(name, False) or bool((opt or {}).get("no_log"))
+    return dict(sorted(out.items()))
+
+
+def role_variable_names(root: Path) -> list[str]:
+    """The role variables that count in the fingerprint: every option but
+    the secrets (no_log: the signing key, the MOK password). An unsalted
+    digest over a secret would let anyone who sees the fingerprint (the
+    host's deploy record, -v output) test guesses of it offline. The
+    signing certificate counts, and a new key comes with a new certificate."""
+    return [n for n, secret in role_variables(root).items() if not secret]
 
 
 def variables_digest(values: dict[str, Any]) -> str:

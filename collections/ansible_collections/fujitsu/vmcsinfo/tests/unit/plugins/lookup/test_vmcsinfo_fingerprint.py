@@ -79,3 +79,17 @@ def test_tree_digest_skips_tests(tmp_path: Path) -> None:
     assert fp.tree_digest(tmp_path) == d1
     (tmp_path / "roles" / "a.yml").write_text("b\n")
     assert fp.tree_digest(tmp_path) != d1
+
+
+def test_secrets_do_not_count() -> None:
+    """The fingerprint is recorded on hosts and printed with -v: it must not
+    be an unsalted digest over the MOK password or the private key (issue 11
+    fault 15), while a new certificate still makes a full run."""
+    base = lookup([], {"vmcsinfo_build_signing_cert": "CERT-A"})
+    assert base == lookup(
+        [], {"vmcsinfo_build_signing_cert": "CERT-A", "vmcsinfo_build_mok_password": "hunter2"}
+    )
+    assert base == lookup(
+        [], {"vmcsinfo_build_signing_cert": "CERT-A", "vmcsinfo_build_signing_key": "KEY"}
+    )
+    assert base != lookup([], {"vmcsinfo_build_signing_cert": "CERT-B"})
