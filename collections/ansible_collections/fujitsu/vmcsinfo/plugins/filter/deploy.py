@@ -78,6 +78,37 @@ def grub_stale(stats):
     return decisions.grub_stale(mtime(stats[0]), [mtime(st) for st in stats[1:]])
 
 
+def load_decision(
+    facts, installed="", loaded_version="", kvm=False, load_now=True, mok="", kernel=""
+):
+    """facts: ansible_facts.vmcsinfo."""
+    if not isinstance(facts, dict):
+        raise AnsibleFilterError("load_decision expects ansible_facts.vmcsinfo")
+    cpu = facts.get("cpu") or {}
+    module = facts.get("module") or {}
+    return decisions.load_decision(
+        loaded=_bool(module.get("loaded"), "module.loaded"),
+        installed=str(installed or ""),
+        loaded_version=str(loaded_version or ""),
+        kvm=_bool(kvm, "kvm"),
+        intel_vmx=cpu.get("vendor") == "GenuineIntel" and bool(cpu.get("vmx")),
+        load_now=_bool(load_now, "load_now"),
+        mok=str(mok or ""),
+        kernel=str(kernel or ""),
+        no_probe_reason=str(facts.get("no_probe_reason") or ""),
+    )
+
+
+def load_outcome(rc, stderr="", log_line="", kvm=False, version=""):
+    try:
+        code = int(rc)
+    except (TypeError, ValueError) as e:
+        raise AnsibleFilterError(f"load_outcome expects modprobe's exit status, not {rc!r}") from e
+    return decisions.load_outcome(
+        code, str(stderr or ""), str(log_line or ""), _bool(kvm, "kvm"), str(version or "")
+    )
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -85,4 +116,6 @@ class FilterModule:
             "still_pending": still_pending,
             "reboot_decision": reboot_decision,
             "grub_stale": grub_stale,
+            "load_decision": load_decision,
+            "load_outcome": load_outcome,
         }

@@ -10,6 +10,8 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.filter import deploy as deploy
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.decisions import (
     deploy_pending,
     grub_stale,
+    load_decision,
+    load_outcome,
     reboot_decision,
     still_pending,
 )
@@ -114,3 +116,111 @@ def test_grub_stale_filter_reads_stat_results() -> None:
     assert f([cfg, {"exists": True, "mtime": 100}]) is False
     with pytest.raises(AnsibleFilterError, match=r"stat of grub\.cfg first"):
         f([])
+
+
+BASE = {
+    "loaded": False,
+    "installed": "0.1.0",
+    "loaded_version": "",
+    "kvm": False,
+    "intel_vmx": True,
+    "load_now": True,
+    "mok": "not needed",
+    "kernel": "6.1.0-57-amd64",
+    "no_probe_reason": "",
+}
+
+
+@pytest.mark.parametrize(
+    "change, decision, result, says",
+    [
+        ({"loaded": True, "loaded_version": "0.1.0"}, "none", "loaded", "0.1.0 is loaded"),
+        ({"loaded": True, "loaded_version": "0.1.0", "installed": ""}, "none", "loaded", "loaded"),
+        (
+            {"loaded": True, "loaded_version": "0.0.9", "kvm": True},
+            "reboot",
+            "deferred",
+            "0.1.0 is installed, but kvm_intel is loaded",
+        ),
+        (
+            {"loaded": True, "loaded_version": "0.0.9"},
+            "load",
+            "pending",
+            "reloading vmcsinfo 0.0.9",
+        ),
+        ({"load_now": False}, "skip", "skipped", "vmcsinfo_load_now is false"),
+        (
+            {"intel_vmx": False, "no_probe_reason": "CPU vendor AuthenticAMD"},
+            "skip",
+            "skipped",
+            "no Intel VMX: CPU vendor AuthenticAMD",
+        ),
+        ({"installed": ""}, "skip", "skipped", "not built for the running kernel 6.1.0-57-amd64"),
+        ({"mok": "pending"}, "skip", "skipped", "enrollment is pending"),
+        ({"mok": "missing"}, "skip", "skipped", "enrollment is missing"),
+        # kvm_intel loaded: try (issue 11 fault 10; before: always "reboot")
+        ({"kvm": True}, "load", "pending", "kvm_intel is loaded"),
+        ({}, "load", "pending", "loading"),
+    ],
+)
+def test_load_decision_rows(change, decision, result, says) -> None:
+    d = load_decision(**{**BASE, **change})
+    assert (d["decision"], d["result"]) == (decision, result) and says in d["reason"], d
+    assert d["reload"] is (decision == "load" and change.get("loaded", False))
+
+
+BUSY = "modprobe: ERROR: could not insert 'vmcsinfo': Device or resource busy"
+
+
+@pytest.mark.parametrize(
+    "rc, stderr, line, kvm, result, decision, says",
+    [
+        (0, "", "", True, "loaded", "load", "vmcsinfo 0.1.0 is loaded"),
+        (
+            1,
+            BUSY,
+            "vmcsinfo: VMX is in use (CR4.VMXE set)",
+            True,
+            "deferred",
+            "reboot",
+            "kvm_intel holds VMX (the load answered EBUSY)",
+        ),
+        # EBUSY without kvm_intel: something else holds VMX, a reboot would not help
+        (1, BUSY, "", False, "refused", "load", "Device or resource busy"),
+        (
+            1,
+            "modprobe: ERROR: could not insert 'vmcsinfo': Key was rejected by service",
+            "",
+            True,
+            "refused",
+            "load",
+            "Key was rejected",
+        ),
+        (
+            1,
+            "",
+            "vmcsinfo: IA32_FEATURE_CONTROL locked without VMX",
+            False,
+            "refused",
+            "load",
+            "IA32_FEATURE_CONTROL",
+        ),
+        (1, "", "", False, "refused", "load", "modprobe exit 1"),
+    ],
+)
+def test_load_outcome_rows(rc, stderr, line, kvm, result, decision, says) -> None:
+    o = load_outcome(rc, stderr, line, kvm, "0.1.0")
+    assert (o["result"], o["decision"]) == (result, decision) and says in o["reason"], o
+
+
+def test_load_filters_take_the_facts() -> None:
+    f = deploy_filter.FilterModule().filters()
+    facts = {"cpu": {"vendor": "GenuineIntel", "vmx": True}, "module": {"loaded": False}}
+    assert f["load_decision"](facts, installed="0.1.0", kvm=True)["decision"] == "load"
+    facts["cpu"]["vendor"] = "AuthenticAMD"
+    assert f["load_decision"](facts, installed="0.1.0")["decision"] == "skip"
+    assert f["load_outcome"]("1", stderr=BUSY, kvm="true")["decision"] == "reboot"
+    with pytest.raises(AnsibleFilterError, match=r"ansible_facts\.vmcsinfo"):
+        f["load_decision"]("nope")
+    with pytest.raises(AnsibleFilterError, match="exit status"):
+        f["load_outcome"]("x")
