@@ -44,7 +44,9 @@ options:
     description:
       - Glob patterns (C(**) matches any depth) of the files whose content, mode and owner are part
         of the state. Symbolic links are recorded by their target. The default covers every file the
-        collection's roles manage.
+        collection's roles manage, and what the kdump capture wrapper depends on (kdump-tools' init
+        script, C(kdump-config), its units and its package version), so that an upgrade of
+        kdump-tools makes the next run a full one.
     type: list
     elements: str
     default:
@@ -61,6 +63,12 @@ options:
       - /boot/grub/grub.cfg
       - /etc/kdump.conf
       - /etc/kdump/post.d/*
+      - /etc/kdump/pre.d/*
+      - /etc/init.d/kdump-tools
+      - /usr/sbin/kdump-config
+      - /lib/systemd/system/kdump-tools*.service
+      - /usr/lib/systemd/system/kdump-tools*.service
+      - /var/lib/dpkg/info/kdump-tools.md5sums
       - /etc/dkms/framework.conf.d/vmcsinfo*
       - /etc/vmcsinfo/**
       - /usr/src/vmcsinfo-*/**
@@ -340,6 +348,15 @@ def run_module() -> None:
                     "/boot/grub/grub.cfg",
                     "/etc/kdump.conf",
                     "/etc/kdump/post.d/*",
+                    # What the capture wrapper depends on: kdump-tools' init
+                    # script, kdump-config and units, and its package version
+                    # (dpkg's checksum list changes with every version).
+                    "/etc/kdump/pre.d/*",
+                    "/etc/init.d/kdump-tools",
+                    "/usr/sbin/kdump-config",
+                    "/lib/systemd/system/kdump-tools*.service",
+                    "/usr/lib/systemd/system/kdump-tools*.service",
+                    "/var/lib/dpkg/info/kdump-tools.md5sums",
                     "/etc/dkms/framework.conf.d/vmcsinfo*",
                     "/etc/vmcsinfo/**",
                     "/usr/src/vmcsinfo-*/**",

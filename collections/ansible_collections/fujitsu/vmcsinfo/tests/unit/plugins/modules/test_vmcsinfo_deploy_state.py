@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
@@ -213,3 +214,23 @@ def test_pending_reboot_is_recorded_and_returned(
 def test_pending_choices(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = run_main(args(tree, state="record", pending=["firmware"]), capsys)
     assert out["failed"] is True and "pending" in out["msg"]
+
+
+def test_default_paths_cover_what_the_capture_wrapper_depends_on() -> None:
+    """After a kdump-tools upgrade (new init script, kdump-config, units,
+    package version) the host must not count as converged: the wrapper runs
+    "/etc/init.d/kdump-tools start" and mirrors what it does (issue 11 fault 9)."""
+    import fnmatch
+
+    from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
+
+    spec = yaml.safe_load(m.DOCUMENTATION)["options"]["paths"]["default"]
+    for path in (
+        "/etc/init.d/kdump-tools",
+        "/usr/sbin/kdump-config",
+        "/lib/systemd/system/kdump-tools-dump.service",
+        "/usr/lib/systemd/system/kdump-tools.service",
+        "/var/lib/dpkg/info/kdump-tools.md5sums",
+        "/etc/kdump/pre.d/50-vmcsinfo",
+    ):
+        assert any(fnmatch.fnmatch(path, p) for p in spec), path
