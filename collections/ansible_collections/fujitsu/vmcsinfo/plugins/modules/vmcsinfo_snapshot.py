@@ -425,6 +425,97 @@ def write_file(module: AnsibleModule, path: str, text: str) -> None:
     os.chmod(path, FILE_MODE)
 
 
+def write_pair(
+    module: AnsibleModule,
+    snap_path: str,
+    text: str,
+    origin_path: str,
+    origin: str,
+    old_text: str | None,
+    old_origin: str | None,
+) -> None:
+    """Replace the snapshot and its origin sidecar as one change.
+
+    The old pair is kept aside first (a hard link of the text, a rename of
+    the origin: no data written), the old origin leaves its place before the
+    new text takes its, then the new origin is written. A process killed at
+    any moment leaves at worst a text without an origin (the facts call it of
+    unknown origin), never a supplied text labelled with the old ORIGIN=probe.
+    A failure (ENOSPC, a read-only /var) renames the old pair back, which needs
+    no space, and fails the module with what happened.
+    """
+    directory = os.path.dirname(snap_path)
+    prev_text = os.path.join(directory, ".vmcsinfo.prev")
+    prev_origin = os.path.join(directory, ".vmcsinfo.origin.prev")
+    kept: list[tuple[str, str]] = []
+    try:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o755)
+            os.chmod(directory, 0o755)
+        for stale in (prev_text, prev_origin):
+            if os.path.lexists(stale):
+                os.unlink(stale)
+        if old_text is not None and os.path.lexists(snap_path):
+            os.link(snap_path, prev_text)
+            kept.append((prev_text, snap_path))
+        if os.path.lexists(origin_path):
+            os.rename(origin_path, prev_origin)
+            kept.append((prev_origin, origin_path))
+        dir_sync(directory)
+        write_file(module, snap_path, text)
+        write_file(module, origin_path, origin)
+        for prev, _path in kept:
+            os.unlink(prev)
+        dir_sync(directory)
+    except OSError as e:
+        problem = restore(kept, snap_path, old_text, origin_path, old_origin)
+        module.fail_json(
+            msg=f"cannot install the VMCSINFO in {directory}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename else "")
+            + "; "
+            + (
+                "nothing was changed"
+                if problem is None
+                else f"the previous snapshot could not be put back ({problem}): check {directory}"
+            )
+        )
+
+
+def restore(
+    kept: list[tuple[str, str]],
+    snap_path: str,
+    old_text: str | None,
+    origin_path: str,
+    old_origin: str | None,
+) -> str | None:
+    """Rename the kept pair back (no space needed); remove what did not exist
+    before. None when done, else why not."""
+    try:
+        for prev, path in kept:
+            if os.path.lexists(path) and os.path.samefile(prev, path):
+                # Still the old file (a hard link of it): rename() would do
+                # nothing and leave prev behind.
+                os.unlink(prev)
+            else:
+                os.rename(prev, path)
+        restored = {path for _prev, path in kept}
+        for path, old in ((snap_path, old_text), (origin_path, old_origin)):
+            if old is None and path not in restored and os.path.lexists(path):
+                os.unlink(path)
+        return None
+    except OSError as e:
+        return e.strerror or str(e)
+
+
+def dir_sync(directory: str) -> None:
+    """fsync a directory, so that renames and unlinks in it are on disk."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def snapshot_state(snap_path: str, origin_path: str, exists: bool, origin: dict) -> dict:
     return {
         "path": snap_path,
@@ -534,12 +625,9 @@ def present(module: AnsibleModule, snap_path: str, origin_path: str) -> dict:
             file_diff(origin_path, old_origin_text, new_origin_text),
         ]
     if not module.check_mode:
-        directory = os.path.dirname(snap_path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o755)
-            os.chmod(directory, 0o755)
-        write_file(module, snap_path, content)
-        write_file(module, origin_path, new_origin_text)
+        write_pair(
+            module, snap_path, content, origin_path, new_origin_text, snap_text, old_origin_text
+        )
 
     replaced = ""
     if snap_text is not None and not (origin.get("ORIGIN") == "supplied"):

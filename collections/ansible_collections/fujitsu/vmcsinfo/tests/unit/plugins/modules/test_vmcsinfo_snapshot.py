@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -443,3 +444,68 @@ def test_facts_read_the_installed_snapshot(host: Host, capsys: pytest.CaptureFix
     assert facts["digest"] == parse(BOCHS).digest()
     assert f"supplied from {SOURCE}" in facts["reason"]
     assert "not probed on this host" in facts["reason"]
+
+
+# --- failures while writing (issue 11 fault 13) ---------------------------------------------------
+
+
+def _fail_writes(monkeypatch: pytest.MonkeyPatch, after: int, err: int) -> list[str]:
+    """Let `after` file writes succeed, then fail every write with errno err."""
+    real = vmcsinfo_snapshot.write_file
+    done: list[str] = []
+
+    def write_file(module, path, text):
+        if len(done) >= after:
+            raise OSError(err, os.strerror(err), path)
+        done.append(path)
+        real(module, path, text)
+
+    monkeypatch.setattr(vmcsinfo_snapshot, "write_file", write_file)
+    return done
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS])
+def test_a_full_or_read_only_var_fails_cleanly_and_changes_nothing(
+    host: Host, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, err: int
+) -> None:
+    host.put_snapshot(OTHER_CPU, PROBE_ORIGIN)
+    before = host.files()
+    _fail_writes(monkeypatch, 0, err)
+    result = install(host, capsys)
+    assert result["failed"] is True and os.strerror(err) in result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert host.files() == before
+
+
+def test_a_failure_between_the_text_and_its_origin_is_rolled_back(
+    host: Host, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text written, its origin not: the old pair comes back, never the
+    supplied text labelled ORIGIN=probe (this host's own probe)."""
+    host.put_snapshot(OTHER_CPU, PROBE_ORIGIN)
+    before = host.files()
+    _fail_writes(monkeypatch, 1, errno.ENOSPC)
+    result = install(host, capsys)
+    assert result["failed"] is True
+    assert host.files() == before
+
+
+def test_a_kill_between_the_text_and_its_origin_never_mislabels(
+    host: Host, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILL can't roll back: whatever moment it comes, the facts must not
+    call a supplied text this host's probe. The old origin goes first."""
+    host.put_snapshot(OTHER_CPU, PROBE_ORIGIN)
+    real = vmcsinfo_snapshot.write_file
+
+    def killed_after_the_text(module, path, text):
+        real(module, path, text)
+        if path.endswith("/vmcsinfo"):
+            raise KeyboardInterrupt  # the process dies here: no rollback runs
+
+    monkeypatch.setattr(vmcsinfo_snapshot, "write_file", killed_after_the_text)
+    with patch_module_args({"dir": str(host.dir), "content": BOCHS, "source": SOURCE}):
+        with pytest.raises(KeyboardInterrupt):
+            vmcsinfo_snapshot.main()
+    assert host.snap.read_text() == BOCHS
+    assert not host.origin.exists() or host.origin_kv().get("ORIGIN") != "probe"
