@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - imported outside a collection path
 
 FORMAT = 1
 _HEX = re.compile(r"[0-9a-f]+\Z")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 _KEY = re.compile(r"([A-Z][A-Z0-9_]*)(?:\((ENC_[0-9a-f]{4}|[A-Z][A-Z0-9_]*)\))?\Z")
 _ENC_NAME = re.compile(r"ENC_([0-9a-f]{4})\Z")
 _NAMES_BY_ENCODING = {enc: name for name, enc in VMCS_FIELD_ENCODINGS.items()}
@@ -170,6 +171,13 @@ def parse(text: str) -> Vmcsinfo:
     seen: dict = {}
     claimed: dict = {}
     for no, raw in enumerate(lines, 1):
+        bad = _NOT_PRINTABLE_ASCII.search(raw)
+        if bad:
+            raise VmcsinfoError(
+                f"character {bad.group()!r} is not printable ASCII (VMCSINFO is ASCII text, "
+                "one KEY=VALUE line each, ending in a line feed)",
+                no,
+            )
         key, sep, value = raw.partition("=")
         m = _KEY.match(key)
         if not sep or not m:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_facts, vmcsinfo_snapshot
@@ -509,3 +511,64 @@ def test_a_kill_between_the_text_and_its_origin_never_mislabels(
             vmcsinfo_snapshot.main()
     assert host.snap.read_text() == BOCHS
     assert not host.origin.exists() or host.origin_kv().get("ORIGIN") != "probe"
+
+
+# --- writer and reader agree (issue 11 fault 11) --------------------------------------------------
+
+_LINES = BOCHS.splitlines(keepends=True)
+
+
+@st.composite
+def _variants(draw) -> tuple[str, str]:
+    """The Bochs text as an operator might paste it, and a source label."""
+    lines = list(_LINES)
+    for _ in range(draw(st.integers(0, 3))):
+        i = draw(st.integers(0, len(lines) - 1))
+        kind = draw(st.sampled_from(["crlf", "lone-cr", "non-ascii", "trailing-blank", "tab"]))
+        line = lines[i].rstrip("\n")
+        if kind == "crlf":
+            lines[i] = line + "\r\n"
+        elif kind == "lone-cr":
+            cut = draw(st.integers(0, len(line)))
+            lines[i] = line[:cut] + "\r" + line[cut:] + "\n"
+        elif kind == "non-ascii":
+            lines[i] = line + draw(st.sampled_from(["é", "\u00a0", "\u2028", "µ"])) + "\n"
+        elif kind == "trailing-blank":
+            lines[i] = line + " \n"
+        else:
+            lines[i] = line.replace("=", "=\t", 1) + "\n"
+    text = "".join(lines)
+    if draw(st.booleans()):
+        text = text.rstrip("\n")
+    source = draw(st.text(min_size=0, max_size=40))
+    return text, source
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(_variants())
+# The values the parser takes as free text (the vendor string, extension keys):
+@example((BOCHS.replace("CPU_VENDOR=GenuineIntel", "CPU_VENDOR=GenuineIntel\u00e9"), SOURCE))
+@example((BOCHS.replace("CPU_VENDOR=GenuineIntel", "CPU_VENDOR=Genuine\rIntel"), SOURCE))
+@example((BOCHS + "X_NOTE=caf\u00e9\n", SOURCE))
+@example((BOCHS.replace("\n", "\r\n"), SOURCE))
+@example((BOCHS.rstrip("\n") + "\n\n\n", "  lab probe  "))
+def test_whatever_the_snapshot_writes_the_facts_read_back_equal(
+    host: Host, capsys: pytest.CaptureFixture, variant: tuple[str, str]
+) -> None:
+    text, source = variant
+    for p in (host.snap, host.origin):
+        p.unlink(missing_ok=True)
+    result = install(host, capsys, content=text, source=source)
+    if result.get("failed"):
+        assert "Nothing was written" in result["msg"], result
+        assert not host.snap.exists() and not host.origin.exists()
+        return
+    facts = vmcsinfo_facts.gather(str(host.root))
+    assert facts["source"] == "snapshot" and facts["available"] is True, facts["reason"]
+    assert facts["digest"] == parse(host.snap.read_text()).digest()
+    assert facts["snapshot"]["source"] == source.strip()
+    assert facts["snapshot"]["origin"] == "supplied"
+    again = install(host, capsys, content=text, source=source)
+    assert again["changed"] is False, again["msg"]
