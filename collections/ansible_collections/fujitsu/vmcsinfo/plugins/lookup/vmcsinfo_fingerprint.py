@@ -15,9 +15,9 @@ description:
     host has for the collection's role variables (every option in the roles'
     C(meta/argument_specs.yml), such as C(vmcsinfo_build_kernels) or C(vmcsinfo_kdump_crashkernel)).
     Values are templated first, so vaulted and templated values count by what they are.
-    Secrets (options with C(no_log), the signing key and the MOK password) do not count: a digest
-    over them would let guesses be tested offline; a new signing key comes with a new certificate,
-    which counts.
+    Secrets (options with C(no_log), the signing key and the MOK password) do not count, since a
+    digest over them would let guesses be tested offline; a new signing key comes with a new
+    certificate, which counts.
   - C(deploy.yml) compares it with the one recorded on the host by
     M(fujitsu.vmcsinfo.vmcsinfo_deploy_state) to skip the roles on hosts where nothing would change.
   - Runs on the controller only; it reads files there and never contacts the host.
