@@ -70,8 +70,10 @@ options:
     default: false
   signing_certificate:
     description:
-      - Certificate (DER or PEM) that DKMS signs with. When set and the file exists, a module whose
-        C(modinfo) signer is not this certificate's subject CN is rebuilt.
+      - Certificate (DER or PEM) that DKMS signs with. When set and the file exists, a module not
+        signed with this certificate's key is rebuilt. The check is by key, as C(modinfo) reports
+        it, C(sig_key) (the certificate's serial number) and C(signer) (its issuer's CN), so a
+        CA-issued fleet certificate matches and a key rotated under the same name is noticed.
     type: path
   keep_old_versions:
     description:
@@ -140,7 +142,13 @@ removed_versions:
   type: list
   elements: str
 expected_signer:
-  description: Subject CN of O(signing_certificate), or null when none was checked.
+  description: What C(modinfo) reports as the signer of a module signed with
+    O(signing_certificate) (its issuer's CN), or null when none was checked.
+  returned: always
+  type: str
+expected_sig_key:
+  description: The serial number of O(signing_certificate) as C(modinfo) reports C(sig_key)
+    (colon-separated hex), or null when none was checked.
   returned: always
   type: str
 previous_versions:
@@ -201,7 +209,10 @@ def tail(path: str, lines: int = 25) -> str:
         return f"(no build log at {path})"
 
 
-def cert_cn(module: AnsibleModule, path: str | None) -> str | None:
+def cert_identity(module: AnsibleModule, path: str | None) -> dict[str, str] | None:
+    """What modinfo reports for a module signed with the certificate at path:
+    signer (kmod takes it from the issuer's CN, not the subject's) and sig_key
+    (the serial number, colon-separated hex). None without a certificate."""
     if not path or not os.path.exists(path):
         return None
     openssl = module.get_bin_path("openssl")
@@ -210,15 +221,36 @@ def cert_cn(module: AnsibleModule, path: str | None) -> str | None:
     with open(path, "rb") as f:
         der = f.read(2)[:1] == b"\x30"
     form = "DER" if der else "PEM"
-    argv = [openssl, "x509", "-inform", form, "-in", path, "-noout", "-subject"]
+    argv = [openssl, "x509", "-inform", form, "-in", path, "-noout", "-serial", "-issuer"]
     rc, out = module.run_command([*argv, "-nameopt", "multiline"])[:2]
     if rc != 0:
         module.fail_json(msg=f"{path} is not a readable X.509 certificate: fix or replace it")
+    serial = issuer_cn = None
     for line in out.splitlines():
-        parts = line.strip().partition("=")
-        if parts[0].strip() == "commonName":
-            return parts[2].strip()
-    return None
+        key, _sep, value = line.strip().partition("=")
+        if key.strip() == "serial":
+            serial = value.strip()
+        elif key.strip() == "commonName" and issuer_cn is None:
+            issuer_cn = value.strip()
+    if not serial:
+        module.fail_json(msg=f"{path}: openssl gave no serial number for the certificate")
+    return {"signer": issuer_cn or "", "sig_key": sig_key_form(serial)}
+
+
+def sig_key_form(serial_hex: str) -> str:
+    """A serial number as modinfo prints sig_key: uppercase hex byte pairs with colons."""
+    digits = serial_hex.replace(":", "").strip().upper()
+    if len(digits) % 2:
+        digits = "0" + digits
+    return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+
+
+def signed_by(entry: dict, expected: dict[str, str] | None) -> bool:
+    """Whether a module's modinfo entry says it was signed with the expected key."""
+    if expected is None:
+        return True
+    have = sig_key_form(entry.get("sig_key") or "") if entry.get("sig_key") else ""
+    return have == expected["sig_key"] and (entry.get("signer") or "") == expected["signer"]
 
 
 def modinfo(module: AnsibleModule, kernel: str) -> dict[str, str | None]:
@@ -228,6 +260,7 @@ def modinfo(module: AnsibleModule, kernel: str) -> dict[str, str | None]:
         "path": None,
         "vermagic": None,
         "signer": None,
+        "sig_key": None,
         "modversion": None,
     }
     if not tool:
@@ -236,6 +269,7 @@ def modinfo(module: AnsibleModule, kernel: str) -> dict[str, str | None]:
         ("path", "filename"),
         ("vermagic", "vermagic"),
         ("signer", "signer"),
+        ("sig_key", "sig_key"),
         ("modversion", "version"),
     ):
         rc, out = module.run_command([tool, "-k", kernel, "-F", field, PACKAGE])[:2]
@@ -247,7 +281,7 @@ def modinfo(module: AnsibleModule, kernel: str) -> dict[str, str | None]:
 def new_entry(version: str | None, status: str, action: str) -> dict[str, str | None]:
     """One kernel's entry in the result, with every key present."""
     entry: dict[str, str | None] = {"version": version, "status": status, "action": action}
-    entry.update(path=None, vermagic=None, signer=None, modversion=None, tarball=None)
+    entry.update(path=None, vermagic=None, signer=None, sig_key=None, modversion=None, tarball=None)
     return entry
 
 
@@ -310,8 +344,9 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
     installed = {e["kernel"]: e["version"] for e in entries if e["state"] == "installed"}
     known_versions = {e["version"] for e in entries}
     result["previous_versions"] = sorted(set(installed.values()))
-    expected = cert_cn(module, p["signing_certificate"]) if mode != "tarball" else None
-    result["expected_signer"] = expected
+    expected = cert_identity(module, p["signing_certificate"]) if mode != "tarball" else None
+    result["expected_signer"] = expected["signer"] if expected else None
+    result["expected_sig_key"] = expected["sig_key"] if expected else None
 
     todo = []
     for k in kernels:
@@ -319,7 +354,7 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
         entry.update(modinfo(module, k) if installed.get(k) else {})
         result["kernels"][k] = entry
         if installed.get(k) == version:
-            stale_sig = expected is not None and entry.get("signer") != expected
+            stale_sig = not signed_by(entry, expected)
             if not p["rebuild"] and not stale_sig:
                 continue
         todo.append(k)
@@ -428,11 +463,12 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
             status="installed",
             action="loaded from tarball" if mode == "tarball" else "built",
         )
-        if expected is not None and entry.get("signer") != expected:
+        if not signed_by(entry, expected):
             module.fail_json(
-                msg=f"vmcsinfo for {k} is signed by {entry.get('signer')!r}, not by the "
-                f"configured certificate {expected!r}: check DKMS's framework.conf signing "
-                "settings (mok_signing_key, mok_certificate, sign_file)",
+                msg=f"vmcsinfo for {k} is signed by {entry.get('signer')!r} key "
+                f"{entry.get('sig_key')!r}, not by the configured certificate (issuer "
+                f"{expected['signer']!r}, serial {expected['sig_key']}): check DKMS's "
+                "framework.conf signing settings (mok_signing_key, mok_certificate, sign_file)",
                 **result,
             )
 
@@ -474,6 +510,7 @@ def main() -> None:
         "installed": [],
         "removed_versions": [],
         "expected_signer": None,
+        "expected_sig_key": None,
         "previous_versions": [],
     }
     dkms = Dkms(module)

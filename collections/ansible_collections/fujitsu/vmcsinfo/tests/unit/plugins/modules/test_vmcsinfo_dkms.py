@@ -9,6 +9,9 @@ parts there cannot reach: other DKMS output formats and bad arguments.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -64,6 +67,7 @@ def test_entry_has_every_key() -> None:
         "path",
         "vermagic",
         "signer",
+        "sig_key",
         "modversion",
         "tarball",
     }
@@ -92,3 +96,103 @@ def test_present_needs_version(capsys: pytest.CaptureFixture[str]) -> None:
     out = run_main({"kernels": ["6.1.0-56-amd64"], "_ansible_check_mode": True}, capsys)
     assert out["failed"]
     assert "version is required" in out["msg"]
+
+
+# --- who signed a module (issue 11 fault 5) -------------------------------------------------------
+
+
+class _Module:
+    """What cert_identity needs of AnsibleModule: openssl, and fail_json."""
+
+    def get_bin_path(self, name: str) -> str | None:
+        return shutil.which(name)
+
+    def run_command(self, argv: list[str]):
+        p = subprocess.run(argv, capture_output=True, text=True, check=False)
+        return p.returncode, p.stdout, p.stderr
+
+    def fail_json(self, **kw):
+        raise AssertionError(kw)
+
+
+def _ca_issued(tmp_path: Path, leaf_cn: str = "fleet signing 2026") -> Path:
+    """A fleet certificate as a company CA issues it (subject CN != issuer CN), DER."""
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    ossl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "3",
+        "-subj",
+        "/CN=Fleet CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    )
+    ossl(
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        f"/CN={leaf_cn}",
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+    )
+    ossl(
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-set_serial",
+        "0x7d803f10603bcaf97dd6851128db0606cb2a2125",
+        "-days",
+        "3",
+        "-out",
+        "leaf.pem",
+    )
+    ossl("x509", "-in", "leaf.pem", "-outform", "DER", "-out", "leaf.der")
+    return tmp_path / "leaf.der"
+
+
+# What modinfo printed for a module that sign-file signed with that leaf key
+# and certificate (measured with Debian 12's kmod 30 and the 6.12 sign-file):
+# kmod's signer is the issuer's CN, sig_key the certificate's serial.
+SIGNED = {
+    "signer": "Fleet CA",
+    "sig_key": "7D:80:3F:10:60:3B:CA:F9:7D:D6:85:11:28:DB:06:06:CB:2A:21:25",
+}
+
+
+def test_a_ca_issued_certificate_matches_the_module_it_signed(tmp_path: Path) -> None:
+    want = vmcsinfo_dkms.cert_identity(_Module(), str(_ca_issued(tmp_path)))
+    assert want == SIGNED
+    assert vmcsinfo_dkms.signed_by(SIGNED, want)
+
+
+def test_a_key_rotated_under_the_same_name_is_noticed(tmp_path: Path) -> None:
+    want = vmcsinfo_dkms.cert_identity(_Module(), str(_ca_issued(tmp_path)))
+    rotated = {**SIGNED, "sig_key": "01:02:03"}
+    assert not vmcsinfo_dkms.signed_by(rotated, want)
+    assert not vmcsinfo_dkms.signed_by({"signer": None, "sig_key": None}, want)
+    assert vmcsinfo_dkms.signed_by({"signer": None, "sig_key": None}, None)
+
+
+def test_sig_key_form() -> None:
+    assert vmcsinfo_dkms.sig_key_form("7D803F") == "7D:80:3F"
+    assert vmcsinfo_dkms.sig_key_form("abc") == "0A:BC"
+    assert vmcsinfo_dkms.sig_key_form("0a:bc") == "0A:BC"
