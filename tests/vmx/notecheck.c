@@ -9,6 +9,11 @@
  * exit status 0 only on PASS.
  *
  * usage: notecheck [NOTE_FILE [TEXT_FILE [KCORE]]]
+ *        notecheck --gone NOTE_COPY [KCORE]
+ *
+ * --gone: NOTE_COPY is the "paddr size" the note file said before the module
+ * was removed; PASS when that memory no longer holds a VMCSINFO note (the
+ * module clears its note before freeing it, so full dumps find no stale one).
  */
 #include <elf.h>
 #include <errno.h>
@@ -92,9 +97,12 @@ static size_t align4(size_t x)
 
 int main(int argc, char **argv)
 {
-	const char *note_path = argc > 1 ? argv[1] : "/sys/kernel/vmcsinfo/note";
-	const char *text_path = argc > 2 ? argv[2] : "/sys/kernel/vmcsinfo/vmcsinfo";
-	const char *kcore_path = argc > 3 ? argv[3] : "/proc/kcore";
+	int gone = argc > 1 && !strcmp(argv[1], "--gone");
+	char **args = gone ? argv + 1 : argv;
+	int nargs = gone ? argc - 1 : argc;
+	const char *note_path = nargs > 1 ? args[1] : "/sys/kernel/vmcsinfo/note";
+	const char *text_path = gone ? NULL : nargs > 2 ? args[2] : "/sys/kernel/vmcsinfo/vmcsinfo";
+	const char *kcore_path = nargs > (gone ? 2 : 3) ? args[gone ? 2 : 3] : "/proc/kcore";
 	unsigned long long paddr, size;
 	size_t note_len, text_len, need;
 	char *note_txt, *text, *mem;
@@ -113,7 +121,7 @@ int main(int argc, char **argv)
 		fail("%s: cannot parse \"<paddr hex> <size hex>\" from '%s'", note_path, note_txt);
 	if (size < sizeof(Elf64_Nhdr) || size > (16u << 20))
 		fail("%s: implausible note size 0x%llx", note_path, size);
-	text = slurp(text_path, &text_len);
+	text = gone ? NULL : slurp(text_path, &text_len);
 
 	fd = open(kcore_path, O_RDONLY);
 	if (fd < 0)
@@ -145,6 +153,14 @@ int main(int argc, char **argv)
 	close(fd);
 
 	memcpy(&nh, mem, sizeof(nh));
+	if (gone) {
+		if (nh.n_namesz == sizeof(NOTE_NAME) &&
+		    !memcmp(mem + sizeof(nh), NOTE_NAME, sizeof(NOTE_NAME)))
+			fail("the note is still in memory at paddr 0x%llx after the module was removed",
+			     paddr);
+		printf("NOTECHECK: PASS gone paddr=0x%llx holds no VMCSINFO note\n", paddr);
+		return 0;
+	}
 	if (nh.n_namesz != sizeof(NOTE_NAME))
 		fail("n_namesz %u, want %zu", nh.n_namesz, sizeof(NOTE_NAME));
 	if (memcmp(mem + sizeof(nh), NOTE_NAME, sizeof(NOTE_NAME)))

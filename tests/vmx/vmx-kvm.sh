@@ -5,7 +5,7 @@
 #  (a) insmod vmcsinfo succeeds (probe, VMX left off); then kvm + kvm_intel
 #      from the image load and KVM works (kvmcheck: /dev/kvm, API version,
 #      KVM_CREATE_VM, KVM_CREATE_VCPU);
-#  (b) rmmod vmcsinfo; with kvm_intel loaded (6.12 does VMXON at load) insmod
+#  (b) rmmod vmcsinfo (its note is gone from memory); with kvm_intel loaded (6.12 does VMXON at load) insmod
 #      vmcsinfo must fail with EBUSY and a "vmcsinfo:" log line, and KVM must
 #      still work.
 # Writes build/vmx/corei7_haswell_4770/serial-6.12-kvm.log. Exit 0 only if every
@@ -39,6 +39,9 @@ check_if "(a) KVM usable (kvmcheck)" "${v:-no result}" test "${v#KVMCHECK: PASS}
 # (b)
 v=$(serial_get "$SERIAL" "rmmod=")
 check_if "(b) rmmod vmcsinfo" "${v:-no result}" test "$v" = ok
+v=$(serial_get "$SERIAL" "note-gone ")
+check_if "(b) the freed note pages hold no VMCSINFO note (cleared before free)" "${v:-no result}" \
+    test "${v#NOTECHECK: PASS}" != "$v"
 v=$(serial_get "$SERIAL" "busy-insmod ")
 busy=0
 case "$v" in

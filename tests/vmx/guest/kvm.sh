@@ -30,8 +30,11 @@ done </lib/kvm/order
 r=$(kvmcheck 2>&1) || fail=1
 echo "VMXTEST: kvmcheck-after-load $r"
 
+cp /sys/kernel/vmcsinfo/note /tmp/note.before 2>/dev/null
 if out=$(rmmod vmcsinfo 2>&1); then
     echo "VMXTEST: rmmod=ok"
+    # The module clears its note before freeing it: no stale note in free memory.
+    echo "VMXTEST: note-gone $(notecheck --gone /tmp/note.before 2>&1)"
 else
     echo "VMXTEST: rmmod=fail msg=$out"
     fail=1

@@ -18,6 +18,7 @@
 
 #include <linux/elf.h>
 #include <linux/gfp.h>
+#include <linux/highmem.h>
 #include <linux/irqflags.h>
 #include <linux/kobject.h>
 #include <linux/ktime.h>
@@ -284,11 +285,27 @@ static void probe_on_this_cpu(struct probe_run *run)
 	unsigned long cr4 = __read_cr4();
 	u64 t0;
 
+	u64 feat, basic;
+
 	if (cr4 & X86_CR4_VMXE) {
 		snprintf(p->err, sizeof(p->err),
 			 "another hypervisor owns VMX on CPU %d (CR4.VMXE is set); load vmcsinfo before kvm_intel",
 			 run->cpu);
 		run->rc = -EBUSY;
+		return;
+	}
+	/*
+	 * check_cpu() read these before the task was pinned here: this is the
+	 * CPU the probe runs on, so it is the one whose values count.
+	 */
+	if (rdmsrl_safe(MSR_IA32_FEAT_CTL, &feat) ||
+	    !(feat & FEAT_CTL_LOCKED) ||
+	    !(feat & FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX) ||
+	    rdmsrl_safe(MSR_IA32_VMX_BASIC, &basic) || basic != p->vmx_basic) {
+		snprintf(p->err, sizeof(p->err),
+			 "CPU %d differs from the CPU that was checked (IA32_FEATURE_CONTROL %llx, IA32_VMX_BASIC %llx)",
+			 run->cpu, (unsigned long long)feat, (unsigned long long)basic);
+		run->rc = -EIO;
 		return;
 	}
 	if (!fixed_bits_ok(read_cr0(), MSR_IA32_VMX_CR0_FIXED0,
@@ -379,13 +396,32 @@ static int vmcsinfo_probe_cpu(void)
 		p->nfields, plain, p->nfields - plain, p->revision_id,
 		p->region_size, run.cpu, div_u64(run.ns, 1000));
 out:
-	if (vmcs_page)
+	/*
+	 * The VMCS page holds a VMCS in this CPU's format, the VMXON region its
+	 * revision id: cleared, so that no dump ever shows them as a guest's.
+	 */
+	if (vmcs_page) {
+		clear_highpage(vmcs_page);
 		__free_page(vmcs_page);
-	if (vmxon_page)
+	}
+	if (vmxon_page) {
+		clear_highpage(vmxon_page);
 		__free_page(vmxon_page);
+	}
 	vfree(ws);
 	kfree(p);
 	return rc;
+}
+
+/*
+ * The note is found by its header in page starts: cleared before its pages
+ * are freed, or full dumps (free pages kept) would find a stale one.
+ */
+static void vmcsinfo_free_note(void)
+{
+	memzero_explicit(vmcsinfo_note, vmcsinfo_note_alloc);
+	free_pages_exact(vmcsinfo_note, vmcsinfo_note_alloc);
+	vmcsinfo_note = NULL;
 }
 
 static int __init vmcsinfo_init(void)
@@ -407,7 +443,7 @@ static int __init vmcsinfo_init(void)
 err_kobj:
 	kobject_put(vmcsinfo_kobj);
 err_note:
-	free_pages_exact(vmcsinfo_note, vmcsinfo_note_alloc);
+	vmcsinfo_free_note();
 	pr_err("cannot create /sys/kernel/vmcsinfo: %d\n", rc);
 	return rc;
 }
@@ -416,7 +452,7 @@ static void __exit vmcsinfo_exit(void)
 {
 	sysfs_remove_group(vmcsinfo_kobj, &vmcsinfo_group);
 	kobject_put(vmcsinfo_kobj);
-	free_pages_exact(vmcsinfo_note, vmcsinfo_note_alloc);
+	vmcsinfo_free_note();
 }
 
 module_init(vmcsinfo_init);
