@@ -522,7 +522,7 @@ _LINES = BOCHS.splitlines(keepends=True)
 def _variants(draw) -> tuple[str, str]:
     """The Bochs text as an operator might paste it, and a source label."""
     lines = list(_LINES)
-    for _ in range(draw(st.integers(0, 3))):
+    for _edit in range(draw(st.integers(0, 3))):
         i = draw(st.integers(0, len(lines) - 1))
         kind = draw(st.sampled_from(["crlf", "lone-cr", "non-ascii", "trailing-blank", "tab"]))
         line = lines[i].rstrip("\n")
