@@ -299,8 +299,14 @@ static int enumerate(struct vmcsinfo_probe *p)
 
 	if (rc)
 		return rc;
-	/* 0x0001 is the HIGH access of a 16-bit field: no CPU supports it. */
-	p->reads_zero = p->ops->vmread(p->ctx, 0x0001, &v) == 0;
+	/*
+	 * 0x0001 is the HIGH access of a 16-bit field: no CPU supports it. A
+	 * fault (or VMfailInvalid) is not an answer: it stops the probe.
+	 */
+	rc = p->ops->vmread(p->ctx, 0x0001, &v);
+	if (rc < 0)
+		return insn_fail(p, "VMREAD", 0x0001, rc);
+	p->reads_zero = rc == 0;
 	p->ncand = 0;
 	for (enc = 0; enc < VMCSINFO_ENC_SPACE; enc += 2) {
 		rc = p->ops->vmread(p->ctx, enc, &v);

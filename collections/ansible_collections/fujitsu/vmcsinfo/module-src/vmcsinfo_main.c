@@ -49,23 +49,32 @@ struct vmx_ctx {
 	u64 vmcs_pa;
 };
 
-static int vmx_result(u8 cf, u8 zf)
+/*
+ * Every VMX instruction in one asm-goto form, as KVM does: VMfailInvalid
+ * (CF) and VMfailValid (ZF) jump to labels, and an exception-table fixup
+ * turns a fault (#GP, #UD) into VMCSINFO_FAIL_FAULT instead of an oops with
+ * interrupts off in VMX root operation. No asm-goto outputs (older compilers
+ * lack them): VMREAD stores through a pointer.
+ *
+ * VMfailValid: the error number is in the current VMCS (SDM 31.4).
+ */
+static int vmx_error_number(void)
 {
 	u64 err = 0;
-	u8 cf2, zf2;
 
-	if (cf)
-		return VMCSINFO_FAIL_INVALID;
-	if (!zf)
-		return 0;
-	/* VMfailValid: the error number is in the current VMCS (SDM 31.4) */
-	asm volatile("vmread %[enc], %[val]\n\t"
-		     "setc %[cf]\n\t"
-		     "setz %[zf]"
-		     : [val] "+r" (err), [cf] "=qm" (cf2), [zf] "=qm" (zf2)
-		     : [enc] "r" ((u64)VMCSINFO_ENC_VM_INSTRUCTION_ERROR)
-		     : "cc");
-	return (cf2 || zf2 || !err) ? VMCSINFO_FAIL_INVALID : (int)err;
+	asm goto("1: vmread %[enc], (%[val])\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [enc] "r" ((u64)VMCSINFO_ENC_VM_INSTRUCTION_ERROR),
+		   [val] "r" (&err)
+		 : "cc", "memory"
+		 : invalid, valid, fault);
+	return err ? (int)err : VMCSINFO_FAIL_INVALID;
+invalid:
+valid:
+fault:
+	return VMCSINFO_FAIL_INVALID;
 }
 
 static int vmx_on(void *ctx)
@@ -73,11 +82,15 @@ static int vmx_on(void *ctx)
 	struct vmx_ctx *c = ctx;
 
 	asm goto("1: vmxon %[pa]\n\t"
-		 "jbe %l[fail]\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
 		 _ASM_EXTABLE(1b, %l[fault])
-		 : : [pa] "m" (c->vmxon_pa) : "cc", "memory" : fail, fault);
+		 : : [pa] "m" (c->vmxon_pa)
+		 : "cc", "memory"
+		 : invalid, valid, fault);
 	return 0;
-fail:
+invalid:
+valid:
 	return VMCSINFO_FAIL_INVALID;
 fault:
 	return VMCSINFO_FAIL_FAULT;
@@ -85,63 +98,93 @@ fault:
 
 static void vmx_off(void *ctx)
 {
-	asm volatile("vmxoff" : : : "cc", "memory");
+	asm goto("1: vmxoff\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : : "cc", "memory" : fault);
+	return;
+fault:
+	pr_err("VMXOFF faulted\n");
 }
 
 static int vmx_clear(void *ctx)
 {
 	struct vmx_ctx *c = ctx;
-	u8 cf, zf;
 
-	asm volatile("vmclear %[pa]\n\t"
-		     "setc %[cf]\n\t"
-		     "setz %[zf]"
-		     : [cf] "=qm" (cf), [zf] "=qm" (zf)
-		     : [pa] "m" (c->vmcs_pa)
-		     : "cc", "memory");
-	return vmx_result(cf, zf);
+	asm goto("1: vmclear %[pa]\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [pa] "m" (c->vmcs_pa)
+		 : "cc", "memory"
+		 : invalid, valid, fault);
+	return 0;
+invalid:
+	return VMCSINFO_FAIL_INVALID;
+valid:
+	return vmx_error_number();
+fault:
+	return VMCSINFO_FAIL_FAULT;
 }
 
 static int vmx_ptrld(void *ctx)
 {
 	struct vmx_ctx *c = ctx;
-	u8 cf, zf;
 
-	asm volatile("vmptrld %[pa]\n\t"
-		     "setc %[cf]\n\t"
-		     "setz %[zf]"
-		     : [cf] "=qm" (cf), [zf] "=qm" (zf)
-		     : [pa] "m" (c->vmcs_pa)
-		     : "cc", "memory");
-	return vmx_result(cf, zf);
+	asm goto("1: vmptrld %[pa]\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [pa] "m" (c->vmcs_pa)
+		 : "cc", "memory"
+		 : invalid, valid, fault);
+	return 0;
+invalid:
+	return VMCSINFO_FAIL_INVALID;
+valid:
+	return vmx_error_number();
+fault:
+	return VMCSINFO_FAIL_FAULT;
 }
 
 static int vmx_read(void *ctx, u32 enc, u64 *val)
 {
 	u64 v = 0;
-	u8 cf, zf;
 
-	asm volatile("vmread %[enc], %[val]\n\t"
-		     "setc %[cf]\n\t"
-		     "setz %[zf]"
-		     : [val] "+r" (v), [cf] "=qm" (cf), [zf] "=qm" (zf)
-		     : [enc] "r" ((u64)enc)
-		     : "cc");
+	asm goto("1: vmread %[enc], (%[val])\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [enc] "r" ((u64)enc),
+		   [val] "r" (&v)
+		 : "cc", "memory"
+		 : invalid, valid, fault);
 	*val = v;
-	return vmx_result(cf, zf);
+	return 0;
+invalid:
+	return VMCSINFO_FAIL_INVALID;
+valid:
+	return vmx_error_number();
+fault:
+	return VMCSINFO_FAIL_FAULT;
 }
 
 static int vmx_write(void *ctx, u32 enc, u64 val)
 {
-	u8 cf, zf;
-
-	asm volatile("vmwrite %[val], %[enc]\n\t"
-		     "setc %[cf]\n\t"
-		     "setz %[zf]"
-		     : [cf] "=qm" (cf), [zf] "=qm" (zf)
-		     : [val] "r" (val), [enc] "r" ((u64)enc)
-		     : "cc", "memory");
-	return vmx_result(cf, zf);
+	asm goto("1: vmwrite %[val], %[enc]\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [val] "r" (val),
+		   [enc] "r" ((u64)enc)
+		 : "cc", "memory"
+		 : invalid, valid, fault);
+	return 0;
+invalid:
+	return VMCSINFO_FAIL_INVALID;
+valid:
+	return vmx_error_number();
+fault:
+	return VMCSINFO_FAIL_FAULT;
 }
 
 static const struct vmcsinfo_ops vmx_ops = {

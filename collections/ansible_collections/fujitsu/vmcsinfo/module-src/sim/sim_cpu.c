@@ -185,7 +185,9 @@ static int sim_vmxon(void *ctx)
 
 	if (c->in_vmx)
 		return VMCSINFO_FAIL_INVALID;
-	if (++c->n_vmxon == c->fail_vmxon_at)
+	if (++c->n_vmxon == c->fault_vmxon_at)
+		return VMCSINFO_FAIL_FAULT;
+	if (c->n_vmxon == c->fail_vmxon_at)
 		return VMCSINFO_FAIL_INVALID;
 	c->in_vmx = 1;
 	c->current = 0;
@@ -217,7 +219,9 @@ static int sim_vmclear(void *ctx)
 
 	if (!c->in_vmx)
 		return VMCSINFO_FAIL_FAULT;
-	if (++c->n_vmclear == c->fail_vmclear_at)
+	if (++c->n_vmclear == c->fault_vmclear_at)
+		return VMCSINFO_FAIL_FAULT;
+	if (c->n_vmclear == c->fail_vmclear_at)
 		return c->current ? vm_fail_valid(c, 2) : VMCSINFO_FAIL_INVALID;
 	if (c->current) {
 		for (n = 0; n < c->nfields; n++) {
@@ -244,7 +248,9 @@ static int sim_vmptrld(void *ctx)
 
 	if (!c->in_vmx)
 		return VMCSINFO_FAIL_FAULT;
-	if (++c->n_vmptrld == c->fail_vmptrld_at)
+	if (++c->n_vmptrld == c->fault_vmptrld_at)
+		return VMCSINFO_FAIL_FAULT;
+	if (c->n_vmptrld == c->fail_vmptrld_at)
 		return c->current ? vm_fail_valid(c, 9) : VMCSINFO_FAIL_INVALID;
 	memcpy(&hdr, c->mem, sizeof(hdr));
 	if (hdr != c->revision_id)	/* also rejects the shadow bit 31 */
@@ -271,7 +277,7 @@ static int sim_vmread(void *ctx, u32 enc, u64 *val)
 	int high;
 
 	c->n_vmread++;
-	if (!c->in_vmx)
+	if (!c->in_vmx || c->n_vmread == c->fault_vmread_at)
 		return VMCSINFO_FAIL_FAULT;
 	if (!c->current)
 		return VMCSINFO_FAIL_INVALID;
@@ -295,7 +301,7 @@ static int sim_vmwrite(void *ctx, u32 enc, u64 val)
 	int high;
 
 	c->n_vmwrite++;
-	if (!c->in_vmx)
+	if (!c->in_vmx || c->n_vmwrite == c->fault_vmwrite_at)
 		return VMCSINFO_FAIL_FAULT;
 	if (!c->current)
 		return VMCSINFO_FAIL_INVALID;

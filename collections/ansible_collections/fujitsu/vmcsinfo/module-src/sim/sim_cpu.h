@@ -46,6 +46,11 @@ struct sim_cpu {
 
 	/* failure injection: fail the Nth call (1-based; 0 = never) */
 	unsigned long fail_vmxon_at, fail_vmptrld_at, fail_vmclear_at;
+	/* fault injection: the Nth call faults (#GP/#UD, what the kernel's
+	 * exception-table fixups turn into VMCSINFO_FAIL_FAULT)
+	 */
+	unsigned long fault_vmxon_at, fault_vmclear_at, fault_vmptrld_at;
+	unsigned long fault_vmread_at, fault_vmwrite_at;
 	/* instruction counts */
 	unsigned long n_vmxon, n_vmclear, n_vmptrld, n_vmread, n_vmwrite;
 };

@@ -497,6 +497,52 @@ static int t_fail_last_vmptrld(void)
 	return expect_fail(-EIO, "VMPTRLD");
 }
 
+/*
+ * A fault (#GP/#UD) at any VMX instruction, early or late: the probe fails
+ * naming it, and leaves VMX as it found it (VMXOFF done whenever VMXON
+ * succeeded; the kernel side clears CR4.VMXE after every return).
+ */
+static int fault_case(unsigned long *at, unsigned long n, const char *insn)
+{
+	struct vmcsinfo_probe p;
+	int rc, ok;
+
+	realistic_layout(4096, 1ULL << 29);
+	*at = n;
+	ok = probe_matches(&p, 7, &rc);
+	if (ok && (rc != -EIO || !strstr(p.err, insn) || !strstr(p.err, "faulted"))) {
+		snprintf(msg, sizeof(msg), "rc %d, reason '%s' (want -EIO, %s ... faulted)", rc,
+			 p.err, insn);
+		ok = 0;
+	} else if (ok && cpu.in_vmx) {
+		snprintf(msg, sizeof(msg), "still in VMX operation after a %s fault", insn);
+		ok = 0;
+	} else if (ok && p.nfields) {
+		snprintf(msg, sizeof(msg), "a faulted probe still reports fields");
+		ok = 0;
+	}
+	sim_probe_teardown(&p);
+	sim_free(&cpu);
+	return ok;
+}
+
+static int t_fault_each_instruction(void)
+{
+	static const unsigned long when[] = { 1, 2, 17, 300 };
+	unsigned int w;
+
+	if (!fault_case(&cpu.fault_vmxon_at, 1, "VMXON"))
+		return 0;
+	for (w = 0; w < sizeof(when) / sizeof(when[0]); w++) {
+		if (!fault_case(&cpu.fault_vmclear_at, when[w], "VMCLEAR") ||
+		    !fault_case(&cpu.fault_vmptrld_at, when[w], "VMPTRLD") ||
+		    !fault_case(&cpu.fault_vmread_at, when[w], "VMREAD") ||
+		    !fault_case(&cpu.fault_vmwrite_at, when[w], "VMWRITE"))
+			return 0;
+	}
+	return 1;
+}
+
 static int t_format_exact(void)
 {
 	static const char want[] =
@@ -726,6 +772,7 @@ int main(void)
 	run("failure: VMPTRLD mid-probe", t_fail_late_vmptrld);
 	run("failure: last VMPTRLD (self-check)", t_fail_last_vmptrld);
 	run("failure: VMCLEAR", t_fail_vmclear);
+	run("fault at each VMX instruction, early and late", t_fault_each_instruction);
 	run("format: exact text", t_format_exact);
 	run("format: independent of the random seed", t_seed_independent);
 	run("layout JSON: CONTRACT 3 example", t_json_contract_example);
