@@ -5,7 +5,7 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm vmx-crash bare-machine clean
+.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm vmx-crash bare-machine collection clean
 
 help:
 	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
@@ -14,7 +14,7 @@ help:
 	@echo "make bench   deploy.yml re-run and vmcsinfo_facts speed on the lab VM"
 	@echo "make bench-crash  vmcsinfo-crash on a synthetic 4 GiB dump vs cat, drgn and Volatility 3"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
-	@echo "     vmx-probe | vmx-kvm | vmx-crash | bare-machine | clean"
+	@echo "     vmx-probe | vmx-kvm | vmx-crash | bare-machine | collection | clean"
 
 deps:
 	@scripts/install-deps.sh
@@ -74,6 +74,11 @@ vmx-kvm: deps
 # crash kernel saves the dump (makedumpfile -l and -c), vmcsinfo-crash reads it
 vmx-crash: deps venv
 	tests/vmx/vmx-crash.sh
+
+# The collection tarball as a user installs it: ansible-doc on every plugin and
+# `ansible-playbook fujitsu.vmcsinfo.deploy --check` on a fresh container.
+collection: deps venv
+	@TEST_STEPS="collection" scripts/run-tests.sh
 
 # The README's set-up path on a bare Debian 12 container (stale apt lists,
 # nothing cached): install-deps, venv, kernels, a Bochs start, the lab image.

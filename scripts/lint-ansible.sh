@@ -43,9 +43,11 @@ if [ -f "$top/deploy.yml" ]; then
 	(cd "$top" && ANSIBLE_CONFIG="$top/ansible.cfg" ansible-playbook deploy.yml --syntax-check \
 		-i inventories/example/hosts.yml) || rc=1
 fi
-echo "lint-ansible: ansible-playbook fujitsu.vmcsinfo.crash_report --syntax-check"
-(cd "$top" && ANSIBLE_CONFIG="$top/ansible.cfg" ansible-playbook fujitsu.vmcsinfo.crash_report \
-	--syntax-check -i inventories/example/hosts.yml) || rc=1
+for pb in deploy crash_report; do
+	echo "lint-ansible: ansible-playbook fujitsu.vmcsinfo.$pb --syntax-check"
+	(cd "$top" && ANSIBLE_CONFIG="$top/ansible.cfg" ansible-playbook "fujitsu.vmcsinfo.$pb" \
+		--syntax-check -i inventories/example/hosts.yml) || rc=1
+done
 
 t0=$SECONDS
 targets=(collections/ansible_collections/fujitsu/vmcsinfo)

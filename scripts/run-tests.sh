@@ -27,6 +27,8 @@ step_sim_suite() { make -s -C "$modsrc" sim sim-test; }
 step_pytest() { "$venv/pytest" -q; }
 step_lint_ansible() { scripts/lint-ansible.sh; }
 step_molecule_container() { scripts/molecule.sh container; }
+# The built tarball, installed alone: ansible-doc, and its playbook in check mode.
+step_collection() { scripts/collection-test.sh; }
 step_kbuild() { scripts/kbuild-test.sh 6.1 6.12; }
 step_vmx_probe() { tests/vmx/vmx-probe.sh; }
 step_vmx_kvm() { tests/vmx/vmx-kvm.sh; }
@@ -44,7 +46,7 @@ step_bare_machine() { tests/bare/bare-machine.sh; }
 lanes=(
 	"vmx-probe molecule-vm"
 	"bare-machine molecule-container"
-	"lint-python lint-shell checkpatch sim-suite pytest lint-ansible kbuild vmx-kvm vmx-crash"
+	"lint-python lint-shell checkpatch sim-suite pytest lint-ansible collection kbuild vmx-kvm vmx-crash"
 )
 all=$(printf '%s ' "${lanes[@]}")
 steps=" ${TEST_STEPS:-$all} "
@@ -69,7 +71,7 @@ prepare() {
 			scripts/kernels.sh headers "$s" >/dev/null && scripts/kernels.sh image "$s" >/dev/null || return 1
 		done ;;
 	esac
-	case $steps in *" molecule-container "* | *" bare-machine "*)
+	case $steps in *" molecule-container "* | *" bare-machine "* | *" collection "*)
 		. scripts/podman-env.sh && scripts/container-image.sh >/dev/null || return 1 ;;
 	esac
 	case $steps in *" molecule-vm "*) scripts/lab-vm.sh image >/dev/null || return 1 ;; esac

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-DEPLOY = Path(__file__).resolve().parents[7] / "deploy.yml"
+DEPLOY = Path(__file__).resolve().parents[3] / "playbooks/deploy.yml"
 
 
 def _tasks(play: dict) -> list[dict]:

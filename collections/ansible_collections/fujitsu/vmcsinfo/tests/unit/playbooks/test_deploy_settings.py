@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins/modules"))
@@ -33,7 +34,7 @@ def _inventory(tmp_path: Path, kernels: list[str], builders: bool) -> Path:
     return p
 
 
-def _run(tmp_path: Path, inv: Path):
+def _run(tmp_path: Path, inv: Path, *extra: str):
     return ansiblecli.run(
         tmp_path,
         "ansible-playbook",
@@ -47,6 +48,7 @@ def _run(tmp_path: Path, inv: Path):
         "vmcsinfo_target=all",
         "--tags",
         "never-matches-a-role",
+        *extra,
     )
 
 
@@ -75,3 +77,36 @@ def test_the_example_inventory_as_written_passes_the_check() -> None:
         "vmcsinfo_build_kernels"
     ]
     assert not (builders.get("hosts") and not kernels)
+
+
+@pytest.mark.parametrize("kind", ["relative", "missing", "directory"])
+def test_drain_tasks_not_an_absolute_file_stop_the_run_first(tmp_path: Path, kind: str) -> None:
+    """The playbook lives in the collection, so a relative vmcsinfo_reboot_drain_tasks
+    would be looked up inside it: the first play refuses it, and a missing file, before
+    any host changes (rather than at the first reboot, with the fleet half deployed)."""
+    (tmp_path / "drain.yml").write_text("- name: Drain\n  ansible.builtin.debug:\n    msg: x\n")
+    value = {
+        "relative": "drain.yml",
+        "missing": str(tmp_path / "nope.yml"),
+        "directory": str(tmp_path),
+    }
+    inv = _inventory(tmp_path, [], builders=False)
+    r = _run(tmp_path, inv, "-e", f"vmcsinfo_reboot_drain_tasks={value[kind]}")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert f"vmcsinfo_reboot_drain_tasks is {value[kind]}, which is not an absolute" in out, out
+    assert "PLAY [Give every KVM host its VMCSINFO]" not in out, out
+
+
+def test_drain_tasks_as_an_absolute_file_pass_the_check(tmp_path: Path) -> None:
+    drain = tmp_path / "drain.yml"
+    drain.write_text("- name: Drain\n  ansible.builtin.debug:\n    msg: x\n")
+    r = _run(
+        tmp_path,
+        _inventory(tmp_path, [], builders=False),
+        "-e",
+        f"vmcsinfo_reboot_drain_tasks={drain}",
+    )
+    out = r.stdout + r.stderr
+    assert "TASK [The drain tasks are an absolute path" in out, out
+    assert "which is not an absolute" not in out, out
