@@ -43,40 +43,15 @@ options:
   paths:
     description:
       - Glob patterns (C(**) matches any depth) of the files whose content, mode and owner are part
-        of the state. Symbolic links are recorded by their target. The default covers every file the
-        collection's roles manage, and what the kdump capture wrapper depends on (kdump-tools' init
-        script, C(kdump-config), its units and its package version), so that an upgrade of
-        kdump-tools makes the next run a full one.
+        of the state. Symbolic links are recorded by their target. Required for V(check) and
+        V(record).
+      - C(deploy.yml) passes the union of what the collection's roles publish as the files they
+        manage, and what the kdump capture wrapper depends on (kdump-tools' init script,
+        C(kdump-config), its units and its package version, so that an upgrade of kdump-tools makes
+        the next run a full one); the lookup P(fujitsu.vmcsinfo.vmcsinfo_managed_files#lookup)
+        returns it.
     type: list
     elements: str
-    default:
-      - /etc/modprobe.d/vmcsinfo.conf
-      - /etc/modules-load.d/vmcsinfo.conf
-      - /etc/udev/rules.d/90-vmcsinfo.rules
-      - /etc/systemd/system/vmcsinfo-persist.service
-      - /etc/systemd/system/*.wants/vmcsinfo-persist.service
-      - /etc/systemd/system/kdump*.service.d/*vmcsinfo*
-      - /etc/systemd/system/*.wants/kdump*.service
-      - /usr/libexec/vmcsinfo/*
-      - /etc/default/kdump-tools
-      - /etc/default/grub.d/*.cfg
-      - /boot/grub/grub.cfg
-      - /etc/kdump.conf
-      - /etc/kdump/post.d/*
-      - /etc/kdump/pre.d/*
-      - /etc/init.d/kdump-tools
-      - /usr/sbin/kdump-config
-      - /lib/systemd/system/kdump-tools*.service
-      - /usr/lib/systemd/system/kdump-tools*.service
-      - /var/lib/dpkg/info/kdump-tools.md5sums
-      - /etc/dkms/framework.conf.d/vmcsinfo*
-      - /etc/vmcsinfo/**
-      - /usr/src/vmcsinfo-*/**
-      - /var/lib/dkms/vmcsinfo/**
-      - /lib/modules/*/updates/dkms/vmcsinfo.ko*
-      - /var/lib/vmcsinfo/load-result
-      - /var/lib/vmcsinfo/vmcsinfo
-      - /var/lib/vmcsinfo/dkms-tarballs/*
   path:
     description:
       - The record file.
@@ -110,6 +85,7 @@ EXAMPLES = r"""
 - name: Is this host still as the last complete run left it?
   fujitsu.vmcsinfo.vmcsinfo_deploy_state:
     fingerprint: "{{ vmcsinfo_deploy_fingerprint }}"
+    paths: "{{ query('fujitsu.vmcsinfo.vmcsinfo_managed_files') }}"
   register: vmcsinfo_deploy_check
 
 - name: Run the roles only when it is not
@@ -121,6 +97,7 @@ EXAMPLES = r"""
   fujitsu.vmcsinfo.vmcsinfo_deploy_state:
     state: record
     fingerprint: "{{ vmcsinfo_deploy_fingerprint }}"
+    paths: "{{ query('fujitsu.vmcsinfo.vmcsinfo_managed_files') }}"
 """
 
 RETURN = r"""
@@ -331,42 +308,7 @@ def run_module() -> None:
         argument_spec={
             "state": {"type": "str", "choices": ["check", "record", "absent"], "default": "check"},
             "fingerprint": {"type": "str"},
-            "paths": {
-                "type": "list",
-                "elements": "str",
-                "default": [
-                    "/etc/modprobe.d/vmcsinfo.conf",
-                    "/etc/modules-load.d/vmcsinfo.conf",
-                    "/etc/udev/rules.d/90-vmcsinfo.rules",
-                    "/etc/systemd/system/vmcsinfo-persist.service",
-                    "/etc/systemd/system/*.wants/vmcsinfo-persist.service",
-                    "/etc/systemd/system/kdump*.service.d/*vmcsinfo*",
-                    "/etc/systemd/system/*.wants/kdump*.service",
-                    "/usr/libexec/vmcsinfo/*",
-                    "/etc/default/kdump-tools",
-                    "/etc/default/grub.d/*.cfg",
-                    "/boot/grub/grub.cfg",
-                    "/etc/kdump.conf",
-                    "/etc/kdump/post.d/*",
-                    # What the capture wrapper depends on: kdump-tools' init
-                    # script, kdump-config and units, and its package version
-                    # (dpkg's checksum list changes with every version).
-                    "/etc/kdump/pre.d/*",
-                    "/etc/init.d/kdump-tools",
-                    "/usr/sbin/kdump-config",
-                    "/lib/systemd/system/kdump-tools*.service",
-                    "/usr/lib/systemd/system/kdump-tools*.service",
-                    "/var/lib/dpkg/info/kdump-tools.md5sums",
-                    "/etc/dkms/framework.conf.d/vmcsinfo*",
-                    "/etc/vmcsinfo/**",
-                    "/usr/src/vmcsinfo-*/**",
-                    "/var/lib/dkms/vmcsinfo/**",
-                    "/lib/modules/*/updates/dkms/vmcsinfo.ko*",
-                    "/var/lib/vmcsinfo/load-result",
-                    "/var/lib/vmcsinfo/vmcsinfo",
-                    "/var/lib/vmcsinfo/dkms-tarballs/*",
-                ],
-            },
+            "paths": {"type": "list", "elements": "str"},
             "path": {"type": "path", "default": "/var/lib/vmcsinfo/deploy-state.json"},
             "pending": {
                 "type": "list",
@@ -375,7 +317,10 @@ def run_module() -> None:
                 "default": [],
             },
         },
-        required_if=[("state", "check", ("fingerprint",)), ("state", "record", ("fingerprint",))],
+        required_if=[
+            ("state", "check", ("fingerprint", "paths")),
+            ("state", "record", ("fingerprint", "paths")),
+        ],
         supports_check_mode=True,
     )
     p = module.params

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
@@ -216,15 +215,16 @@ def test_pending_choices(tree: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert out["failed"] is True and "pending" in out["msg"]
 
 
-def test_default_paths_cover_what_the_capture_wrapper_depends_on() -> None:
+def test_deployed_paths_cover_what_the_capture_wrapper_depends_on() -> None:
     """After a kdump-tools upgrade (new init script, kdump-config, units,
     package version) the host must not count as converged: the wrapper runs
-    "/etc/init.d/kdump-tools start" and mirrors what it does (issue 11 fault 9)."""
+    "/etc/init.d/kdump-tools start" and mirrors what it does (issue 11 fault 9).
+    deploy.yml records what the roles publish (vmcsinfo_managed_files)."""
     import fnmatch
 
-    from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
+    from ansible_collections.fujitsu.vmcsinfo.plugins.lookup import vmcsinfo_managed_files as mf
 
-    spec = yaml.safe_load(m.DOCUMENTATION)["options"]["paths"]["default"]
+    spec = mf.managed_files(mf.collection_root())
     for path in (
         "/etc/init.d/kdump-tools",
         "/usr/sbin/kdump-config",
@@ -234,3 +234,12 @@ def test_default_paths_cover_what_the_capture_wrapper_depends_on() -> None:
         "/etc/kdump/pre.d/50-vmcsinfo",
     ):
         assert any(fnmatch.fnmatch(path, p) for p in spec), path
+
+
+def test_check_and_record_need_the_paths(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No built-in list to drift from the roles' own: deploy.yml passes them."""
+    for state in ("check", "record"):
+        a = args(tree, state=state)
+        del a["paths"]
+        out = run_main(a, capsys)
+        assert out["failed"] is True and "paths" in out["msg"], out
