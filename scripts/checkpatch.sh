@@ -50,7 +50,7 @@ fi
 # %l[label] operand of asm goto, which checkpatch reads as a '%' operator.
 cd "$modsrc"
 out=$("$cache/scripts/checkpatch.pl" --no-tree --strict --show-types --terse \
-	-f vmcsinfo_main.c vmcsinfo_core.c vmcsinfo_core.h 2>/dev/null || true)
+	-f vmcsinfo_main.c vmcsinfo_core.c vmcsinfo_core.h vmcsinfo_names.h 2>/dev/null || true)
 echo "$out"
 if echo "$out" | grep -qE ': (ERROR|WARNING):'; then
 	echo "checkpatch: FAIL (errors or warnings above)"
@@ -60,3 +60,4 @@ echo "checkpatch: ok (0 errors, 0 warnings; --strict CHECKs listed above)"
 
 # The tables generated from Linux's sources are current.
 "$top/.venv/bin/python" "$top/scripts/gen-vmcs12.py" --check "$cache/src"
+"$top/.venv/bin/python" "$top/scripts/gen-vmcs-names.py" --check "$cache/src/arch/x86/include/asm/vmx.h"

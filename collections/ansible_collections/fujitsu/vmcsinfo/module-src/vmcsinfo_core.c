@@ -29,19 +29,14 @@
  * VMCLEAR), as SDM 25.11.1 asks.  CPUs that VMREAD absent encodings as 0
  * and VMCLEARs that write implementation data into the region are handled.
  */
-#ifdef __KERNEL__
+#include <linux/bitmap.h>
+#include <linux/bits.h>
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/stdarg.h>
 #include <linux/string.h>
-#endif
+
 #include "vmcsinfo_core.h"
-
-struct vmcsinfo_name {
-	u16 enc;
-	const char *name;
-};
-
 #include "vmcsinfo_names.h"
 
 #define VMX_MISC_VMWRITE_ANY	BIT_ULL(29)
@@ -49,37 +44,27 @@ struct vmcsinfo_name {
 #define ENC_TYPE_READ_ONLY	1
 #define ENC_WIDTH_64		1
 #define ENC_WIDTH(enc)		(((enc) >> 13) & 3)
-#define BPL			(sizeof(unsigned long) * 8)
-#define BM_LONGS		(VMCSINFO_REGION_BITS / BPL)
 /* Rounds of VMCLEAR that must leave a suspect bit alone before it counts. */
 #define VOLATILE_ROUNDS		32
 #define SELF_CHECK_ROUNDS	3
 
 enum fill_kind { FILL_ZERO, FILL_ONES, FILL_ADDR, FILL_RANDOM };
 
-static int bm_test(const unsigned long *bm, unsigned int bit)
-{
-	return (bm[bit / BPL] >> (bit % BPL)) & 1;
-}
-
-static void bm_set(unsigned long *bm, unsigned int bit)
-{
-	bm[bit / BPL] |= 1UL << (bit % BPL);
-}
-
-static void bm_clear(unsigned long *bm, unsigned int bit)
-{
-	bm[bit / BPL] &= ~(1UL << (bit % BPL));
-}
+/* The workspace that vmcsinfo_probe_init() carves up (the module vmallocs it). */
+struct vmcsinfo_ws {
+	u16 cand[VMCSINFO_MAX_CANDIDATES];
+	u64 vals[VMCSINFO_MAX_CANDIDATES];
+	u8 snap_a[VMCSINFO_MAX_REGION];
+	u8 snap_b[VMCSINFO_MAX_REGION];
+	DECLARE_BITMAP(claimed, VMCSINFO_REGION_BITS);
+	DECLARE_BITMAP(volatile_bits, VMCSINFO_REGION_BITS);
+	DECLARE_BITMAP(suspect, VMCSINFO_REGION_BITS);
+	struct vmcsinfo_field fields[VMCSINFO_MAX_FIELDS];
+};
 
 static int mem_bit(const u8 *mem, unsigned int bit)
 {
 	return (mem[bit / 8] >> (bit % 8)) & 1;
-}
-
-static size_t align8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
 }
 
 unsigned int vmcsinfo_enc_width(u32 enc)
@@ -129,33 +114,22 @@ static const char *field_label(u32 enc, char *buf, size_t len)
 
 size_t vmcsinfo_workspace_size(void)
 {
-	return align8(VMCSINFO_MAX_CANDIDATES * sizeof(u16)) +
-	       VMCSINFO_MAX_CANDIDATES * sizeof(u64) +
-	       2 * VMCSINFO_MAX_REGION +
-	       3 * BM_LONGS * sizeof(unsigned long) +
-	       VMCSINFO_MAX_FIELDS * sizeof(struct vmcsinfo_field);
+	return sizeof(struct vmcsinfo_ws);
 }
 
 void vmcsinfo_probe_init(struct vmcsinfo_probe *p, void *ws, size_t ws_size)
 {
-	u8 *w = ws;
+	struct vmcsinfo_ws *w = ws;
 
 	memset(ws, 0, ws_size);
-	p->cand = (u16 *)w;
-	w += align8(VMCSINFO_MAX_CANDIDATES * sizeof(u16));
-	p->vals = (u64 *)w;
-	w += VMCSINFO_MAX_CANDIDATES * sizeof(u64);
-	p->snap_a = w;
-	w += VMCSINFO_MAX_REGION;
-	p->snap_b = w;
-	w += VMCSINFO_MAX_REGION;
-	p->claimed = (unsigned long *)w;
-	w += BM_LONGS * sizeof(unsigned long);
-	p->volatile_bits = (unsigned long *)w;
-	w += BM_LONGS * sizeof(unsigned long);
-	p->suspect = (unsigned long *)w;
-	w += BM_LONGS * sizeof(unsigned long);
-	p->fields = (struct vmcsinfo_field *)w;
+	p->cand = w->cand;
+	p->vals = w->vals;
+	p->snap_a = w->snap_a;
+	p->snap_b = w->snap_b;
+	p->claimed = w->claimed;
+	p->volatile_bits = w->volatile_bits;
+	p->suspect = w->suspect;
+	p->fields = w->fields;
 }
 
 static __printf(2, 3) int fail(struct vmcsinfo_probe *p, const char *fmt, ...)
@@ -468,13 +442,13 @@ static int claim_positions(struct vmcsinfo_probe *p)
 			if (q < VMCSINFO_HEADER_BYTES * 8 || q >= p->region_size * 8)
 				return fail(p, "%s: bit %u maps outside the region (bit %x)",
 					    field_label(f->enc, l1, sizeof(l1)), b, q);
-			if (bm_test(p->claimed, q)) {
+			if (test_bit(q, p->claimed)) {
 				o = owner_of(p, q, &ob);
 				return fail(p, "%s bit %u and %s bit %u are both stored at VMCS bit %x",
 					    field_label(o->enc, l1, sizeof(l1)), ob,
 					    field_label(f->enc, l2, sizeof(l2)), b, q);
 			}
-			bm_set(p->claimed, q);
+			__set_bit(q, p->claimed);
 		}
 	}
 	return 0;
@@ -499,7 +473,7 @@ static int resolve_suspects(struct vmcsinfo_probe *p,
 			    const struct vmcsinfo_field *f, unsigned int count)
 {
 	char lbl[16];
-	unsigned int r, i, j;
+	unsigned int r, q;
 	int rc;
 
 	for (r = 0; r < VOLATILE_ROUNDS && count; r++) {
@@ -509,28 +483,18 @@ static int resolve_suspects(struct vmcsinfo_probe *p,
 		rc = clear(p);
 		if (rc)
 			return rc;
-		for (i = 0; i < BM_LONGS; i++) {
-			unsigned long w = p->suspect[i];
-
-			for (j = 0; w; j++, w >>= 1) {
-				unsigned int q = i * BPL + j;
-
-				if (!(w & 1))
-					continue;
-				if (mem_bit(p->vmcs, q) == mem_bit(p->snap_b, q))
-					continue;
-				bm_clear(p->suspect, q);
-				bm_set(p->volatile_bits, q);
-				count--;
-			}
+		for_each_set_bit(q, p->suspect, VMCSINFO_REGION_BITS) {
+			if (mem_bit(p->vmcs, q) == mem_bit(p->snap_b, q))
+				continue;
+			__clear_bit(q, p->suspect);
+			__set_bit(q, p->volatile_bits);
+			count--;
 		}
 	}
-	for (i = 0; count && i < BM_LONGS; i++)
-		for (j = 0; j < BPL; j++)
-			if (bm_test(p->suspect, i * BPL + j))
-				return fail(p, "write path: VMWRITE %s also changes VMCS bit %x, where the read path found no field",
-					    field_label(f->enc, lbl, sizeof(lbl)),
-					    (unsigned int)(i * BPL + j));
+	if (count)
+		return fail(p, "write path: VMWRITE %s also changes VMCS bit %x, where the read path found no field",
+			    field_label(f->enc, lbl, sizeof(lbl)),
+			    (unsigned int)find_first_bit(p->suspect, VMCSINFO_REGION_BITS));
 	return 0;
 }
 
@@ -577,15 +541,15 @@ static int write_path_field(struct vmcsinfo_probe *p,
 			continue;
 		}
 		if (mem_bit(p->snap_a, q) == mem_bit(p->snap_b, q) ||
-		    bm_test(p->volatile_bits, q) || field_has_pos(f, q))
+		    test_bit(q, p->volatile_bits) || field_has_pos(f, q))
 			continue;
-		if (bm_test(p->claimed, q)) {
+		if (test_bit(q, p->claimed)) {
 			o = owner_of(p, q, &ob);
 			return fail(p, "write path: VMWRITE %s also changed VMCS bit %x, which holds %s bit %u",
 				    field_label(f->enc, l1, sizeof(l1)), q,
 				    field_label(o->enc, l2, sizeof(l2)), ob);
 		}
-		bm_set(p->suspect, q);
+		__set_bit(q, p->suspect);
 		count++;
 	}
 	return count ? resolve_suspects(p, f, count) : 0;
@@ -720,6 +684,9 @@ int vmcsinfo_probe_run(struct vmcsinfo_probe *p)
 	}
 	memset(p->vmcs, 0, p->region_size);
 	put_header(p);
+	bitmap_zero(p->claimed, VMCSINFO_REGION_BITS);
+	bitmap_zero(p->volatile_bits, VMCSINFO_REGION_BITS);
+	bitmap_zero(p->suspect, VMCSINFO_REGION_BITS);
 
 	rc = p->ops->vmxon(p->ctx);
 	if (rc) {

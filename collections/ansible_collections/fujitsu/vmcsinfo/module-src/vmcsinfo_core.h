@@ -5,16 +5,14 @@
  * This one source is compiled into the vmcsinfo kernel module and into the
  * userspace simulator (sim/vmcsinfo-sim).  It touches VMX only through
  * struct vmcsinfo_ops and the VMCS region memory it is given, so the same
- * code runs against the real CPU and against a simulated one.
+ * code runs against the real CPU and against a simulated one.  It includes
+ * kernel headers only; the simulator build puts its userspace stand-ins for
+ * them (sim/include/linux/) first on the include path.
  */
 #ifndef VMCSINFO_CORE_H
 #define VMCSINFO_CORE_H
 
-#ifdef __KERNEL__
 #include <linux/types.h>
-#else
-#include "sim/compat.h"
-#endif
 
 /* Encodings are 15 bits wide (SDM: Structure of VMCS Component Encoding). */
 #define VMCSINFO_ENC_SPACE	0x8000u

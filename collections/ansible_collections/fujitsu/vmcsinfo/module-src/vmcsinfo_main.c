@@ -504,4 +504,5 @@ module_exit(vmcsinfo_exit);
 MODULE_DESCRIPTION("Find the VMCS field layout of this CPU and export it as VMCSINFO");
 MODULE_AUTHOR("fujitsu.vmcsinfo developers");
 MODULE_LICENSE("GPL");
+/* The collection's version (galaxy.yml), as dkms.conf: tests/unit/test_module_src.py */
 MODULE_VERSION("0.1.0");

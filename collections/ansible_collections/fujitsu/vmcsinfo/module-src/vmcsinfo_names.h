@@ -4,6 +4,14 @@
 #ifndef VMCSINFO_NAMES_H
 #define VMCSINFO_NAMES_H
 
+#include <linux/types.h>
+
+/* Linux's name of a FULL VMCS field encoding; the table is sorted by enc. */
+struct vmcsinfo_name {
+	u16 enc;
+	const char *name;
+};
+
 static const struct vmcsinfo_name vmcsinfo_names[] = {
 	{ 0x0000, "VIRTUAL_PROCESSOR_ID" },
 	{ 0x0002, "POSTED_INTR_NV" },

@@ -9,7 +9,10 @@
  * VMfailValid also stores the error number in VM_INSTRUCTION_ERROR, as a
  * real CPU does.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <jansson.h>
 
 #include "sim_cpu.h"

@@ -6,18 +6,16 @@
  * probe fails with a reason naming the problem.  Built with ASan + UBSan.
  * Ends with the line "N passed, M failed".
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <linux/kernel.h>
 
 #include "sim_cpu.h"
-
-struct vmcsinfo_name {
-	u16 enc;
-	const char *name;
-};
-
 #include "../vmcsinfo_names.h"
 
-#define NNAMES (sizeof(vmcsinfo_names) / sizeof(vmcsinfo_names[0]))
+#define NNAMES ARRAY_SIZE(vmcsinfo_names)
 
 static unsigned int passed, failed;
 static struct sim_cpu cpu;

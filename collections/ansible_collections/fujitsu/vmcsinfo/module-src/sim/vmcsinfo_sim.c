@@ -5,7 +5,10 @@
  * (DESIGN.md CONTRACT 3).  Exit 0 on success; 1 with the reason on stderr
  * when the probe fails; 2 for bad usage or a bad layout.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "sim_cpu.h"
