@@ -13,12 +13,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-try:
-    from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcs_fields import (
-        VMCS_FIELD_ENCODINGS,
-    )
-except ImportError:  # pragma: no cover - imported outside a collection path
-    from .vmcs_fields import VMCS_FIELD_ENCODINGS  # type: ignore[no-redef]
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcs_fields import (
+    VMCS_FIELD_ENCODINGS,
+)
 
 FORMAT = 1
 _HEX = re.compile(r"[0-9a-f]+\Z")

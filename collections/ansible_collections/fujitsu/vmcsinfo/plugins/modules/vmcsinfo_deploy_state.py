@@ -154,7 +154,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_text
 
 FORMAT = 1
-WHAT_CHANGED = "what is deployed changed (collection, module source or vmcsinfo_* variables)"
 MAX_REASONS = 20
 SYS = "/sys"
 
