@@ -2,8 +2,10 @@
 """Unit tests for vmcsinfo_dkms's parsing and argument checks.
 
 The DKMS state machine itself runs for real in the molecule container
-scenario (real dkms, real headers, real failed builds); these cover what real
-parts there cannot reach: other DKMS output formats and bad arguments.
+scenario (real dkms, real headers, real failed builds), and a same-version
+rebuild that fails in test_vmcsinfo_dkms_real.py (real dkms on a private
+tree); these cover what real parts there cannot reach: other DKMS output
+formats and bad arguments.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import dkms
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_dkms
 
 
@@ -46,7 +49,7 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_dkms
     ],
 )
 def test_status_lines(line: str, expected: tuple) -> None:
-    m = vmcsinfo_dkms._STATUS_RE.match(line)
+    m = dkms._STATUS_RE.match(line)
     assert m is not None
     assert (m["version"], m["kernel"], m["arch"], m["state"]) == expected
 
@@ -55,11 +58,11 @@ def test_status_lines(line: str, expected: tuple) -> None:
     "line", ["", "Error! no module", "vmcsinfox/0.1.0: added", "other/1.0: added"]
 )
 def test_status_ignores_other_lines(line: str) -> None:
-    assert vmcsinfo_dkms._STATUS_RE.match(line) is None
+    assert dkms._STATUS_RE.match(line) is None
 
 
 def test_entry_has_every_key() -> None:
-    entry = vmcsinfo_dkms.new_entry("0.1.0", "installed", "none")
+    entry = dkms.new_entry("0.1.0", "installed", "none")
     assert set(entry) == {
         "version",
         "status",
@@ -75,7 +78,7 @@ def test_entry_has_every_key() -> None:
 
 def test_tarball_name() -> None:
     assert (
-        vmcsinfo_dkms.tarball_name("0.1.0", "6.1.0-56-amd64", "x86_64")
+        dkms.tarball_name("0.1.0", "6.1.0-56-amd64", "x86_64")
         == "vmcsinfo-0.1.0-kernel-6.1.0-56-amd64-x86_64.dkms.tar.gz"
     )
 
@@ -179,20 +182,20 @@ SIGNED = {
 
 
 def test_a_ca_issued_certificate_matches_the_module_it_signed(tmp_path: Path) -> None:
-    want = vmcsinfo_dkms.cert_identity(_Module(), str(_ca_issued(tmp_path)))
+    want = dkms.cert_identity(_Module(), str(_ca_issued(tmp_path)))
     assert want == SIGNED
-    assert vmcsinfo_dkms.signed_by(SIGNED, want)
+    assert dkms.signed_by(SIGNED, want)
 
 
 def test_a_key_rotated_under_the_same_name_is_noticed(tmp_path: Path) -> None:
-    want = vmcsinfo_dkms.cert_identity(_Module(), str(_ca_issued(tmp_path)))
+    want = dkms.cert_identity(_Module(), str(_ca_issued(tmp_path)))
     rotated = {**SIGNED, "sig_key": "01:02:03"}
-    assert not vmcsinfo_dkms.signed_by(rotated, want)
-    assert not vmcsinfo_dkms.signed_by({"signer": None, "sig_key": None}, want)
-    assert vmcsinfo_dkms.signed_by({"signer": None, "sig_key": None}, None)
+    assert not dkms.signed_by(rotated, want)
+    assert not dkms.signed_by({"signer": None, "sig_key": None}, want)
+    assert dkms.signed_by({"signer": None, "sig_key": None}, None)
 
 
 def test_sig_key_form() -> None:
-    assert vmcsinfo_dkms.sig_key_form("7D803F") == "7D:80:3F"
-    assert vmcsinfo_dkms.sig_key_form("abc") == "0A:BC"
-    assert vmcsinfo_dkms.sig_key_form("0a:bc") == "0A:BC"
+    assert dkms.sig_key_form("7D803F") == "7D:80:3F"
+    assert dkms.sig_key_form("abc") == "0A:BC"
+    assert dkms.sig_key_form("0a:bc") == "0A:BC"
