@@ -124,5 +124,10 @@ if [ "$rc" -ne 0 ] || ! grep -Eq "^$ctr +: ok=[1-9][0-9]* .*failed=0" "$work/che
 fi
 grep -F 'PLAY [Give every KVM host its VMCSINFO]' "$work/check.log" >/dev/null ||
 	fail "the check run did not reach the deploy play"
+# The fleet summary line (a filter of the installed collection) for the host.
+line=$(grep -A3 'TASK \[One line per host\]' "$work/check.log" | grep -o '"msg": ".*"\|msg: .*' | head -n1)
+echo "collection-test: fleet summary: $line"
+[[ $line == *"module "*"; VMCSINFO "*"; kdump "*"; run full: "* ]] ||
+	fail "the fleet summary line is not what deploy.yml prints (see above)"
 grep -A2 'PLAY RECAP' "$work/check.log"
 echo "collection-test: ok in $((SECONDS - t0)) s"
