@@ -109,6 +109,39 @@ def load_outcome(rc, stderr="", log_line="", kvm=False, version=""):
     )
 
 
+def secureboot_decision(
+    sb_state, tests=None, mode="build", enroll=True, password=False, install_unenrolled=False
+):
+    """sb_state: the role's Secure Boot state. tests: the registered results of
+    `mokutil --test-key` looped over the stat results of the certificates (a
+    certificate that does not exist has a skipped result); certificates with
+    the same checksum count once."""
+    keys = {}
+    seen = set()
+    for r in _list(tests, "tests"):
+        if not isinstance(r, dict) or not isinstance(r.get("item"), dict):
+            raise AnsibleFilterError(f"secureboot_decision expects --test-key results, not {r!r}")
+        st = r["item"]
+        path = str(st.get("item") or "")
+        stat = st.get("stat") or {}
+        exists = bool(stat.get("exists"))
+        if exists and stat.get("checksum"):
+            # The same certificate next to every kernel's tarball: check and stage it once.
+            if stat["checksum"] in seen:
+                continue
+            seen.add(stat["checksum"])
+        out = str(r.get("stdout") or "") + str(r.get("stderr") or "")
+        keys[path] = decisions.mok_key_state(exists, out)
+    return decisions.secureboot_decision(
+        str(sb_state or ""),
+        keys,
+        str(mode or "build"),
+        _bool(enroll, "enroll"),
+        _bool(password, "password"),
+        _bool(install_unenrolled, "install_unenrolled"),
+    )
+
+
 class FilterModule:
     def filters(self) -> dict:
         return {
@@ -118,4 +151,5 @@ class FilterModule:
             "grub_stale": grub_stale,
             "load_decision": load_decision,
             "load_outcome": load_outcome,
+            "secureboot_decision": secureboot_decision,
         }

@@ -177,3 +177,128 @@ def load_outcome(rc: int, stderr: str, log_line: str, kvm: bool, version: str) -
             "next boot (softdep kvm_intel pre: vmcsinfo)" + (f"; {said}" if said else ""),
         }
     return {"result": "refused", "decision": "load", "reason": said or f"modprobe exit {rc}"}
+
+
+def mok_key_state(exists: bool, test_key_output: str) -> str:
+    """One signing certificate's MOK state from `mokutil --test-key CERT`:
+    enrolled, pending (in the enrollment request), missing, or absent (the
+    certificate file is not there: DKMS has not made its key yet, or no
+    certificate came with a tarball)."""
+    if not exists:
+        return "absent"
+    if "already enrolled" in test_key_output:
+        return "enrolled"
+    if "enrollment request" in test_key_output:
+        return "pending"
+    return "missing"
+
+
+def secureboot_decision(
+    sb_state: str,
+    keys: dict[str, str],
+    mode: str,
+    enroll: bool,
+    password: bool,
+    install_unenrolled: bool,
+) -> dict:
+    """What the build role does about Secure Boot BEFORE anything is built,
+    installed or replaced (vmcsinfo_build/tasks/secureboot.yml).
+
+    sb_state: enabled, disabled, "unsupported (no EFI)" or "unknown: ...".
+    keys: each certificate the modules are (to be) signed with, by path, and
+    its mok_key_state. mode: build, publish or tarball (the certificates are
+    then the ones that signed the tarballs' modules).
+
+    action: proceed, enroll (stage the enrollment of `enroll` now, then
+    install), "enroll after build" (DKMS's first build makes its key: stage it
+    right after; no module signed by it can be installed yet), refuse (fail,
+    nothing touched). mok: what the status reports (the load role skips a
+    load while it is pending or missing). reason: for the operator.
+    """
+    if sb_state != "enabled":
+        mok = "unknown" if sb_state.startswith("unknown") else "not needed"
+        return _sb("proceed", mok, f"Secure Boot is {sb_state}")
+    missing = [c for c, s in keys.items() if s == "missing"]
+    absent = [c for c, s in keys.items() if s == "absent"]
+    pending = [c for c, s in keys.items() if s == "pending"]
+    nothing = "Nothing was built, installed or replaced."
+    anyway = (
+        "or set vmcsinfo_build_secure_boot_install_unenrolled=true to install a module the "
+        "kernel rejects until the key is enrolled"
+    )
+    can_stage = enroll and password
+    how = (
+        "vmcsinfo_build_secure_boot_enroll is false"
+        if not enroll
+        else "vmcsinfo_build_mok_password is empty"
+    )
+    if not keys or (absent and mode == "tarball"):
+        if install_unenrolled:
+            return _sb("proceed", "missing", "Secure Boot is on; the tarballs' signer is unknown")
+        where = ", ".join(absent) or "(none)"
+        return _sb(
+            "refuse",
+            "missing",
+            "Secure Boot is on, but the certificate that signed the tarballs' modules is not "
+            f"next to them ({where}): the role cannot tell whether the kernel would accept "
+            "them. Publish the tarballs again (vmcsinfo_build_mode=publish, which fetches the "
+            f"signing certificate with them), {anyway}. {nothing}",
+        )
+    if absent:
+        if can_stage:
+            return _sb(
+                "enroll after build",
+                "pending",
+                f"Secure Boot is on and DKMS has no signing key yet ({', '.join(absent)}): its "
+                "first build makes one, whose enrollment is staged right after",
+                absent,
+            )
+        if install_unenrolled:
+            return _sb("proceed", "missing", f"Secure Boot is on; {absent[0]} does not exist yet")
+        return _sb(
+            "refuse",
+            "missing",
+            f"Secure Boot is on and DKMS has no signing key yet ({', '.join(absent)}): the key "
+            "its first build makes is not enrolled, and the kernel would reject vmcsinfo "
+            f'("Key was rejected by service"), but {how}. Set vmcsinfo_build_mok_password (from '
+            "Vault) with vmcsinfo_build_secure_boot_enroll=true so the role stages the "
+            "enrollment after the build, or sign with an enrolled fleet key "
+            f"(vmcsinfo_build_signing_key and vmcsinfo_build_signing_cert), {anyway}. {nothing}",
+        )
+    if missing:
+        if can_stage:
+            return _sb(
+                "enroll",
+                "pending",
+                f"Secure Boot is on and {', '.join(missing)} is not enrolled: its enrollment "
+                "is staged before the module is installed (confirm it in MokManager at the "
+                "next boot)",
+                missing,
+            )
+        if install_unenrolled:
+            return _sb(
+                "proceed",
+                "missing",
+                f"Secure Boot is on and {', '.join(missing)} is not enrolled "
+                "(vmcsinfo_build_secure_boot_install_unenrolled)",
+            )
+        return _sb(
+            "refuse",
+            "missing",
+            f"Secure Boot is on and the module signing certificate {', '.join(missing)} is not "
+            'enrolled: the kernel would reject vmcsinfo ("Key was rejected by service"), and '
+            f"{how}. Set vmcsinfo_build_mok_password (from Vault) with "
+            "vmcsinfo_build_secure_boot_enroll=true so the role stages the enrollment with "
+            f"mokutil --import, or enroll the certificate yourself, {anyway}. {nothing}",
+        )
+    if pending:
+        return _sb(
+            "proceed",
+            "pending",
+            f"Secure Boot is on and the enrollment of {', '.join(pending)} waits for the console",
+        )
+    return _sb("proceed", "enrolled", "Secure Boot is on and the signing key is enrolled")
+
+
+def _sb(action: str, mok: str, reason: str, enroll: list[str] | None = None) -> dict:
+    return {"action": action, "mok": mok, "reason": reason, "enroll": list(enroll or [])}

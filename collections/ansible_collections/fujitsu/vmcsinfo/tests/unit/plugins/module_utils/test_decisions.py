@@ -12,7 +12,9 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.decisions import 
     grub_stale,
     load_decision,
     load_outcome,
+    mok_key_state,
     reboot_decision,
+    secureboot_decision,
     still_pending,
 )
 
@@ -224,3 +226,156 @@ def test_load_filters_take_the_facts() -> None:
         f["load_decision"]("nope")
     with pytest.raises(AnsibleFilterError, match="exit status"):
         f["load_outcome"]("x")
+
+
+@pytest.mark.parametrize(
+    "exists, out, state",
+    [
+        (False, "", "absent"),
+        (True, "/var/lib/dkms/mok.pub is already enrolled", "enrolled"),
+        (True, "/var/lib/dkms/mok.pub is already in the enrollment request", "pending"),
+        (True, "/var/lib/dkms/mok.pub is not enrolled", "missing"),
+        (True, "", "missing"),  # mokutil said nothing useful: not enrolled as far as we know
+    ],
+)
+def test_mok_key_state_rows(exists, out, state) -> None:
+    assert mok_key_state(exists, out) == state
+
+
+CERT = "/var/lib/dkms/mok.pub"
+TAR_CERT = "/var/lib/vmcsinfo/dkms-tarballs/vmcsinfo-0.1.0-kernel-6.1.0-56-amd64-x86_64.signing.der"
+SB = {"mode": "build", "enroll": True, "password": False, "install_unenrolled": False}
+
+
+@pytest.mark.parametrize(
+    "sb_state, keys, change, action, mok, says",
+    [
+        ("unsupported (no EFI)", {}, {}, "proceed", "not needed", "unsupported (no EFI)"),
+        ("disabled", {CERT: "missing"}, {}, "proceed", "not needed", "Secure Boot is disabled"),
+        ("unknown: EFI variables are not supported", {}, {}, "proceed", "unknown", "unknown"),
+        ("enabled", {CERT: "enrolled"}, {}, "proceed", "enrolled", "is enrolled"),
+        ("enabled", {CERT: "pending"}, {}, "proceed", "pending", "waits for the console"),
+        # issue 11 fault 6: refused before the build, nothing replaced
+        (
+            "enabled",
+            {CERT: "missing"},
+            {},
+            "refuse",
+            "missing",
+            "vmcsinfo_build_mok_password is empty",
+        ),
+        (
+            "enabled",
+            {CERT: "missing"},
+            {"enroll": False, "password": True},
+            "refuse",
+            "missing",
+            "vmcsinfo_build_secure_boot_enroll is false",
+        ),
+        ("enabled", {CERT: "missing"}, {"password": True}, "enroll", "pending", "staged before"),
+        (
+            "enabled",
+            {CERT: "missing"},
+            {"install_unenrolled": True},
+            "proceed",
+            "missing",
+            "vmcsinfo_build_secure_boot_install_unenrolled",
+        ),
+        ("enabled", {CERT: "absent"}, {}, "refuse", "missing", "DKMS has no signing key yet"),
+        (
+            "enabled",
+            {CERT: "absent"},
+            {"password": True},
+            "enroll after build",
+            "pending",
+            "first build",
+        ),
+        (
+            "enabled",
+            {CERT: "absent"},
+            {"install_unenrolled": True},
+            "proceed",
+            "missing",
+            "not exist",
+        ),
+        # tarball hosts check the certificate that signed the tarballs (before: "not needed")
+        ("enabled", {TAR_CERT: "enrolled"}, {"mode": "tarball"}, "proceed", "enrolled", "enrolled"),
+        ("enabled", {TAR_CERT: "missing"}, {"mode": "tarball"}, "refuse", "missing", TAR_CERT),
+        (
+            "enabled",
+            {TAR_CERT: "missing"},
+            {"mode": "tarball", "password": True},
+            "enroll",
+            "pending",
+            TAR_CERT,
+        ),
+        (
+            "enabled",
+            {TAR_CERT: "absent"},
+            {"mode": "tarball"},
+            "refuse",
+            "missing",
+            "not next to them",
+        ),
+        (
+            "enabled",
+            {TAR_CERT: "absent"},
+            {"mode": "tarball", "password": True},
+            "refuse",
+            "missing",
+            "Publish the tarballs again",
+        ),
+        ("enabled", {}, {"mode": "tarball"}, "refuse", "missing", "not next to them"),
+        (
+            "enabled",
+            {CERT: "enrolled", TAR_CERT: "missing"},
+            {"mode": "tarball"},
+            "refuse",
+            "missing",
+            TAR_CERT,
+        ),
+        (
+            "enabled",
+            {CERT: "pending", TAR_CERT: "enrolled"},
+            {"mode": "tarball"},
+            "proceed",
+            "pending",
+            CERT,
+        ),
+    ],
+)
+def test_secureboot_decision_rows(sb_state, keys, change, action, mok, says) -> None:
+    d = secureboot_decision(sb_state, keys, **{**SB, **change})
+    assert (d["action"], d["mok"]) == (action, mok) and says in d["reason"], d
+    staged = [c for c, s in keys.items() if s in ("missing", "absent")]
+    assert d["enroll"] == (staged if action.startswith("enroll") else [])
+
+
+def test_a_secureboot_refusal_says_what_to_do() -> None:
+    reason = secureboot_decision("enabled", {CERT: "missing"}, **SB)["reason"]
+    assert "Key was rejected by service" in reason and "Nothing was built" in reason
+    for var in ("vmcsinfo_build_mok_password", "vmcsinfo_build_secure_boot_install_unenrolled"):
+        assert var in reason
+
+
+def test_secureboot_filter_reads_test_key_results() -> None:
+    f = deploy_filter.FilterModule().filters()["secureboot_decision"]
+
+    def tested(path, out, checksum="c1"):
+        return {
+            "item": {"item": path, "stat": {"exists": True, "checksum": checksum}},
+            "stdout": out,
+        }
+
+    absent = {"item": {"item": CERT, "stat": {"exists": False}}, "skipped": True}
+    assert f("enabled", tests=[tested(CERT, f"{CERT} is already enrolled")])["mok"] == "enrolled"
+    assert f("enabled", tests=[absent], password="yes")["action"] == "enroll after build"
+    # the same certificate next to two kernels' tarballs is staged once
+    two = [tested(TAR_CERT, "not enrolled"), tested(TAR_CERT + ".2", "not enrolled")]
+    d = f("enabled", tests=two, mode="tarball", password=True)
+    assert (d["action"], d["enroll"]) == ("enroll", [TAR_CERT])
+    assert f("disabled")["action"] == "proceed"
+    with pytest.raises(AnsibleFilterError, match="--test-key results"):
+        f("enabled", tests=["/var/lib/dkms/mok.pub"])
+    with pytest.raises(AnsibleFilterError, match="install_unenrolled must be a boolean"):
+        f("enabled", tests=[], install_unenrolled="maybe")
