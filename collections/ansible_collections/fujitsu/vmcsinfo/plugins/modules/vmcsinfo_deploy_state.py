@@ -140,6 +140,7 @@ path:
   sample: /var/lib/vmcsinfo/deploy-state.json
 """
 
+import errno
 import glob
 import hashlib
 import json
@@ -151,10 +152,16 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_text
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
+    HostFileError,
+    read_bounded,
+    read_text,
+)
 
 FORMAT = 1
 MAX_REASONS = 20
+# A record lists a few hundred files; far below this.
+RECORD_LIMIT = 16 << 20
 SYS = "/sys"
 
 
@@ -264,13 +271,16 @@ def compare(record: dict[str, Any] | None, fingerprint: str, now: dict[str, Any]
 
 
 def load_record(path: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The record, or (None, why not)."""
+    """The record, or (None, why not). Read as every host file a root-run
+    module reads: never through a symbolic link, a regular file only, at most
+    RECORD_LIMIT bytes. Anything else only makes the run a full one."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        return None, None
-    except (OSError, ValueError) as e:
+        data = json.loads(read_bounded(path, RECORD_LIMIT).decode("utf-8"))
+    except HostFileError as e:
+        if e.errno == errno.ENOENT:
+            return None, None
+        return None, f"record {path} is unreadable ({e}); it will be rewritten"
+    except ValueError as e:
         return None, f"record {path} is unreadable ({e}); it will be rewritten"
     if not isinstance(data, dict):
         return None, f"record {path} is not a JSON object; it will be rewritten"
@@ -285,8 +295,15 @@ def write_record(path: str, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
             f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -243,3 +243,42 @@ def test_check_and_record_need_the_paths(tree: Path, capsys: pytest.CaptureFixtu
         del a["paths"]
         out = run_main(a, capsys)
         assert out["failed"] is True and "paths" in out["msg"], out
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "directory", "oversized", "not json"])
+def test_a_hostile_record_is_not_followed_and_only_makes_a_full_run(
+    tree: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """The record is read as every root-run reader reads host files: a link to
+    a root-only file is not followed (its bytes never reach the reasons), a FIFO
+    never blocks, a huge file is refused. The run is a full one, and recording
+    replaces the bad record (a link itself, not what it points to)."""
+    import os
+
+    from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
+
+    record = tree / "state" / "deploy-state.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    secret = tree / "secret"
+    secret.write_text('{"fingerprint": "f1", "secret": "root-only bytes"}\n')
+    if kind == "symlink":
+        record.symlink_to(secret)
+    elif kind == "fifo":
+        os.mkfifo(record)
+    elif kind == "directory":
+        record.mkdir()
+    elif kind == "oversized":
+        with record.open("wb") as f:
+            f.truncate(m.RECORD_LIMIT + 1)
+    else:
+        record.write_text("{not json\n")
+    out = run_main(args(tree), capsys)
+    assert out["converged"] is False
+    assert "it will be rewritten" in out["reasons"][0], out["reasons"]
+    assert "root-only bytes" not in json.dumps(out)
+    if kind != "directory":
+        rec = run_main(args(tree, state="record"), capsys)
+        assert rec["changed"] is True, rec
+        assert record.is_file() and not record.is_symlink()
+        assert secret.read_text().startswith('{"fingerprint": "f1", "secret"')
+        assert run_main(args(tree), capsys)["converged"] is True
