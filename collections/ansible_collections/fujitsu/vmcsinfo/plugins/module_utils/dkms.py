@@ -590,7 +590,18 @@ def publish(module: AnsibleModule, dkms: Dkms, plan: Plan, result: dict) -> None
             "mktarball", "-m", PACKAGE, "-v", version, "-k", k, "--binaries-only", "--archive", name
         )
         made = os.path.join(dkms.dkms_tree, PACKAGE, version, "tarball", name)
-        shutil.copy2(made, os.path.join(plan.tar_dir, name))
+        # Copied beside its final name and renamed over it: a reader (the
+        # fetch to the controller) never sees half a tarball.
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=plan.tar_dir)
+        os.close(fd)
+        try:
+            shutil.copy2(made, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, os.path.join(plan.tar_dir, name))
+        except BaseException:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            raise
         result["kernels"][k]["tarball"] = os.path.join(plan.tar_dir, name)
 
     if not module.params["keep_old_versions"]:

@@ -242,3 +242,23 @@ def test_a_rebuild_killed_midway_is_recovered_by_the_next_run(
     assert "restored the build of" in json.dumps(out.get("warnings")), out
     assert not host.installed_ko(k).exists()
     assert host.status() == []
+
+
+def test_publish_writes_whole_tarballs_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mode=publish: real `dkms mktarball`, the tarball renamed into place (no
+    temporary copy left), and it lists the built module."""
+    import tarfile
+
+    k = next(iter(HEADERS))
+    host = Host(tmp_path / "root", [k])
+    tar_dir = tmp_path / "tarballs"
+    out = host.run(capsys, mode="publish", tarball_dir=str(tar_dir))
+    assert not out.get("failed"), out.get("msg")
+    name = f"vmcsinfo-{VERSION}-kernel-{k}-{ARCH}.dkms.tar.gz"
+    assert sorted(p.name for p in tar_dir.iterdir()) == [name]
+    assert out["kernels"][k]["tarball"] == str(tar_dir / name)
+    assert (tar_dir / name).stat().st_mode & 0o777 == 0o644
+    with tarfile.open(tar_dir / name) as t:
+        assert any(m.name.endswith("vmcsinfo.ko") for m in t.getmembers())
