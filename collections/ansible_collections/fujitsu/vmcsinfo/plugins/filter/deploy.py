@@ -8,24 +8,12 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import decisions
-
-
-def _bool(value, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0", ""):
-        return value.lower() in ("true", "yes", "1")
-    if value is None:
-        return False
-    raise AnsibleFilterError(f"{name} must be a boolean, not {value!r}")
-
-
-def _list(value, name: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise AnsibleFilterError(f"{name} must be a list, not {value!r}")
-    return list(value)
+from ansible_collections.fujitsu.vmcsinfo.plugins.plugin_utils.filter_args import (
+    as_bool as _bool,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.plugin_utils.filter_args import (
+    as_list as _list,
+)
 
 
 def deploy_pending(

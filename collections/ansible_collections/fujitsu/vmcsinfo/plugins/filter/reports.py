@@ -8,35 +8,22 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import reports
+from ansible_collections.fujitsu.vmcsinfo.plugins.plugin_utils.filter_args import (
+    as_bool as _bool,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.plugin_utils.filter_args import (
+    as_int as _int,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.plugin_utils.filter_args import (
+    as_list,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.plugin_utils.filter_args import (
+    as_str_or_none as _str_or_none,
+)
 
 
-def _bool(value, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0", ""):
-        return value.lower() in ("true", "yes", "1")
-    if value is None:
-        return False
-    raise AnsibleFilterError(f"{name} must be a boolean, not {value!r}")
-
-
-def _int(value, name: str) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError) as e:
-        raise AnsibleFilterError(f"{name} must be a number, not {value!r}") from e
-
-
-def _str_or_none(value) -> str | None:
-    return None if value is None else str(value)
-
-
-def _list(value, name: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise AnsibleFilterError(f"{name} must be a list, not {value!r}")
-    return [str(v) for v in value]
+def _list(value, name: str) -> list[str]:
+    return [str(v) for v in as_list(value, name)]
 
 
 def module_summary(
