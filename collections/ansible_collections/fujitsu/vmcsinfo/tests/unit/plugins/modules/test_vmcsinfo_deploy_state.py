@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import deploy_record as dr
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
 
 
@@ -43,8 +44,8 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "boot": ["6.1.0-41-amd64"],
         "modules": ["6.1.0-41-amd64"],
     }
-    monkeypatch.setattr(m, "SYS", str(sys_root))
-    monkeypatch.setattr(m, "observe_kernels", lambda root="/": json.loads(json.dumps(kernels)))
+    monkeypatch.setattr(dr, "SYS", str(sys_root))
+    monkeypatch.setattr(dr, "observe_kernels", lambda root="/": json.loads(json.dumps(kernels)))
     return tmp_path
 
 
@@ -138,7 +139,7 @@ def test_new_fingerprint_and_kernel(
         "boot": ["6.1.0-41-amd64", "6.1.0-42-amd64"],
         "modules": ["6.1.0-41-amd64"],
     }
-    monkeypatch.setattr(m, "observe_kernels", lambda root="/": new)
+    monkeypatch.setattr(dr, "observe_kernels", lambda root="/": new)
     out = run_main(args(tree), capsys)
     assert out["reasons"] == ["new kernel in /boot: 6.1.0-42-amd64"]
 
@@ -148,8 +149,8 @@ def test_many_reasons_are_capped(tree: Path, capsys: pytest.CaptureFixture[str])
     for i in range(30):
         (tree / "etc" / f"n{i:02}.conf").write_text("x\n")
     out = run_main(args(tree), capsys)
-    assert len(out["reasons"]) == m.MAX_REASONS
-    assert out["reasons"][-1] == f"... and {30 - m.MAX_REASONS + 1} more differences"
+    assert len(out["reasons"]) == dr.MAX_REASONS
+    assert out["reasons"][-1] == f"... and {30 - dr.MAX_REASONS + 1} more differences"
 
 
 def test_corrupt_record(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -253,10 +254,6 @@ def test_a_hostile_record_is_not_followed_and_only_makes_a_full_run(
     a root-only file is not followed (its bytes never reach the reasons), a FIFO
     never blocks, a huge file is refused. The run is a full one, and recording
     replaces the bad record (a link itself, not what it points to)."""
-    import os
-
-    from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_deploy_state as m
-
     record = tree / "state" / "deploy-state.json"
     record.parent.mkdir(parents=True, exist_ok=True)
     secret = tree / "secret"
@@ -269,7 +266,7 @@ def test_a_hostile_record_is_not_followed_and_only_makes_a_full_run(
         record.mkdir()
     elif kind == "oversized":
         with record.open("wb") as f:
-            f.truncate(m.RECORD_LIMIT + 1)
+            f.truncate(dr.RECORD_LIMIT + 1)
     else:
         record.write_text("{not json\n")
     out = run_main(args(tree), capsys)
