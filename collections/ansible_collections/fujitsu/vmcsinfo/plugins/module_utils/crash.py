@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dumpfile import Dump, DumpError
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
+    VMCSINFO_LIMIT,
     HostFileError,
     read_bounded,
 )
@@ -37,7 +38,6 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsscan import (
 )
 
 SIDECAR = "vmcsinfo"
-MAX_VMCSINFO = 1 << 20
 # Dump file names in a dump directory: Debian kdump-tools (dump.<stamp>),
 # RHEL kdump (vmcore, vmcore.flat), makedumpfile by hand.
 DUMP_NAMES = ("dump.", "vmcore")
@@ -57,7 +57,7 @@ def read_small(path: str, what: str) -> str:
     """A small ASCII text file, read as hostfiles.read_bounded reads (no links,
     regular files only, bounded)."""
     try:
-        data = read_bounded(path, MAX_VMCSINFO)
+        data = read_bounded(path, VMCSINFO_LIMIT)
     except HostFileError as e:
         raise CrashError(f"{what}: {e}") from e
     try:

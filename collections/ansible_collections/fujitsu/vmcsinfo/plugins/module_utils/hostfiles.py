@@ -17,7 +17,8 @@ _KV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # bound (CPUINFO_LIMIT).
 TEXT_LIMIT = 1 << 20
 CPUINFO_LIMIT = 16 << 20
-# A VMCSINFO text is a few KB (one line per VMCS field).
+# A VMCSINFO text is a few KB (one line per VMCS field): the one bound of every
+# reader of one (the facts, the snapshot module, vmcsinfo-crash's sidecar).
 VMCSINFO_LIMIT = 1 << 20
 
 
@@ -32,11 +33,15 @@ def read_text(path: str, limit: int = TEXT_LIMIT) -> str | None:
 
 
 def read_kv(path: str) -> dict[str, str] | None:
-    """KEY=value lines, tolerantly: blank, comment and other lines are ignored; quotes stripped;
-    keys upper-cased. None when the file is missing or unreadable."""
+    """parse_kv of a small file read as read_text reads it. None when the file is missing,
+    unreadable or refused."""
     text = read_text(path)
-    if text is None:
-        return None
+    return None if text is None else parse_kv(text)
+
+
+def parse_kv(text: str) -> dict[str, str]:
+    """KEY=value lines, tolerantly: blank, comment and other lines are ignored; one pair of
+    quotes around a value stripped; keys upper-cased."""
     out: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
@@ -71,10 +76,17 @@ def read_bounded(path: str, limit: int) -> bytes:
         if e.errno == errno.ELOOP:
             raise HostFileError(f"{path} is a symbolic link (not followed)", e.errno) from e
         raise HostFileError(f"cannot open {path}: {e.strerror}", e.errno) from e
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            # A directory, FIFO, device or socket: never read (os.fdopen of a
+            # directory raises, a FIFO or device could block or stream).
             raise HostFileError(f"{path} is not a regular file")
-        data = f.read(limit + 1)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise HostFileError(f"cannot read {path}: {e.strerror}", e.errno) from e
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise HostFileError(f"{path} is larger than {limit} bytes")
     return data

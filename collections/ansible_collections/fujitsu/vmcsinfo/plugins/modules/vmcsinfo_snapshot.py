@@ -22,7 +22,8 @@ description:
     its sidecar C(vmcsinfo.origin) with the lines C(ORIGIN=supplied), C(SOURCE=<source>),
     C(KERNEL=<running kernel>), C(BOOT_ID=<boot id>) and C(SAVED_AT=<UTC time>), in the
     C(KEY=value) style of the role's persist helper. Each file is written to a temporary file in
-    O(dir) and renamed over the old one, mode 0644.
+    O(dir) and renamed over the old one, mode 0644. A symbolic link in the place of either file
+    is replaced, never written through; a directory there fails the task and nothing is changed.
   - Idempotent. When the snapshot already holds the same text from the same O(source), nothing
     is written (not even C(SAVED_AT)).
   - A probe always wins. The text is not installed, and the module returns RV(own_probe=true) and
@@ -249,435 +250,22 @@ cpu_mismatch:
 """
 
 import os
-import stat
-import tempfile
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import parse_cpuinfo
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import read_kv, read_text
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
-    Vmcsinfo,
-    VmcsinfoError,
-    parse,
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import (
+    STATE_DIR,
+    state_paths,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.snapshot import (
+    SnapshotFailure,
+    absent,
+    present,
 )
 
-# Host paths; module-level so the unit tests can point them at a fake host.
-SYSFS_VMCSINFO = "/sys/kernel/vmcsinfo/vmcsinfo"
-CPUINFO = "/proc/cpuinfo"
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
-MSR_DEVICE = "/dev/cpu/0/msr"
-IA32_VMX_BASIC = 0x480
-FILE_MODE = 0o644
-SOURCE_MAX = 200
-
-
-def normalize(text: str) -> str:
-    """LF line ends and exactly one final newline; everything else is left to the parser."""
-    text = text.replace("\r\n", "\n")
-    return text.rstrip("\n") + "\n"
-
-
-def check_source(source: str | None) -> str:
-    """The stripped source label, or a ValueError naming what is wrong with it."""
-    label = (source or "").strip()
-    if not label:
-        raise ValueError(
-            "source is empty: say where the VMCSINFO comes from (for example 'bochs-2.7 probe' "
-            "or 'fleetdb'); it is recorded as SOURCE in vmcsinfo.origin"
-        )
-    if not label.isprintable():
-        raise ValueError(
-            f"source {label[:80]!r} must be one line of printable text (it is written as "
-            "SOURCE=<source> in vmcsinfo.origin)"
-        )
-    if len(label) > SOURCE_MAX:
-        raise ValueError(
-            f"source is {len(label)} characters long; at most {SOURCE_MAX} are allowed"
-        )
-    return label
-
-
-def read_vmx_revision() -> int | None:
-    """IA32_VMX_BASIC bits 30:0 through the msr driver, or None when it cannot be read."""
-    try:
-        fd = os.open(MSR_DEVICE, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        raw = os.pread(fd, 8, IA32_VMX_BASIC)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(raw) != 8:
-        return None
-    return int.from_bytes(raw, "little") & 0x7FFFFFFF
-
-
-def host_cpu() -> dict:
-    """The first processor of /proc/cpuinfo, and the VMCS revision id when readable."""
-    cpu = parse_cpuinfo(read_text(CPUINFO) or "")
-    return {
-        "vendor": cpu["vendor"],
-        "signature": cpu["signature"],
-        "microcode": cpu["microcode"],
-        "vmx": cpu["vmx"],
-        "revision_id": read_vmx_revision() if cpu["vmx"] else None,
-    }
-
-
-def same_cpu(info: Vmcsinfo, cpu: dict) -> bool:
-    """Whether a VMCSINFO was probed on this CPU model (unknown host CPU: assume it was)."""
-    if cpu["vendor"] is not None and info.cpu_vendor != cpu["vendor"]:
-        return False
-    return cpu["signature"] is None or info.cpu_signature == cpu["signature"]
-
-
-def cpu_differences(info: Vmcsinfo, cpu: dict) -> tuple[list[str], list[str]]:
-    """(differences that make the text wrong for this CPU, differences only worth reporting)."""
-    hard, soft = [], []
-    if cpu["vendor"] is not None and info.cpu_vendor != cpu["vendor"]:
-        hard.append(
-            f"CPU_VENDOR {info.cpu_vendor} in the supplied VMCSINFO differs from this CPU's "
-            f"{cpu['vendor']}"
-        )
-    if cpu["signature"] is not None and info.cpu_signature != cpu["signature"]:
-        hard.append(
-            f"CPU_SIGNATURE {info.cpu_signature:x} in the supplied VMCSINFO differs from this "
-            f"CPU's {cpu['signature']:x}"
-        )
-    if cpu["revision_id"] is not None and info.revision_id != cpu["revision_id"]:
-        hard.append(
-            f"REVISION_ID {info.revision_id:x} in the supplied VMCSINFO differs from this CPU's "
-            f"VMCS revision id {cpu['revision_id']:x} (IA32_VMX_BASIC)"
-        )
-    if cpu["microcode"] is not None and info.microcode != cpu["microcode"]:
-        soft.append(
-            f"MICROCODE {info.microcode:#x} in the supplied VMCSINFO differs from the running "
-            f"microcode {cpu['microcode']:#x}"
-        )
-    return hard, soft
-
-
-def summary(info: Vmcsinfo) -> dict:
-    return {
-        "cpu_vendor": info.cpu_vendor,
-        "cpu_signature": info.cpu_signature,
-        "microcode": info.microcode,
-        "revision_id": info.revision_id,
-        "region_size": info.region_size,
-        "field_count": len(info.fields),
-        "digest": info.digest(),
-    }
-
-
-def own_probe(cpu: dict, snap_text: str | None, origin: dict, snap_path: str) -> str:
-    """Why this host's own probe wins over a supplied text; empty when it does not have one."""
-    if os.path.lexists(SYSFS_VMCSINFO):
-        return f"the vmcsinfo module has probed this host ({SYSFS_VMCSINFO} exists)"
-    if origin.get("ORIGIN") != "probe" or snap_text is None:
-        return ""
-    try:
-        probed = parse(snap_text)
-    except VmcsinfoError:
-        return ""  # a broken snapshot is no probe worth keeping
-    if not same_cpu(probed, cpu):
-        return ""
-    when = f", saved {origin['SAVED_AT']}" if origin.get("SAVED_AT") else ""
-    return (
-        f"{snap_path} is this host's own probe (ORIGIN=probe, CPU {probed.cpu_vendor} "
-        f"{probed.cpu_signature:x}{when})"
-    )
-
-
-def origin_text(source: str) -> str:
-    boot_id = (read_text(BOOT_ID) or "").strip()
-    saved_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    return (
-        f"ORIGIN=supplied\nSOURCE={source}\nKERNEL={os.uname().release}\n"
-        f"BOOT_ID={boot_id}\nSAVED_AT={saved_at}\n"
-    )
-
-
-def mode_of(path: str) -> int | None:
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return None
-
-
-def write_file(module: AnsibleModule, path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same directory, mode 0644."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, FILE_MODE)
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-    os.chmod(path, FILE_MODE)
-
-
-def write_pair(
-    module: AnsibleModule,
-    snap_path: str,
-    text: str,
-    origin_path: str,
-    origin: str,
-    old_text: str | None,
-    old_origin: str | None,
-) -> None:
-    """Replace the snapshot and its origin sidecar as one change.
-
-    The old pair is kept aside first (a hard link of the text, a rename of
-    the origin: no data written), the old origin leaves its place before the
-    new text takes its, then the new origin is written. A process killed at
-    any moment leaves at worst a text without an origin (the facts call it of
-    unknown origin), never a supplied text labelled with the old ORIGIN=probe.
-    A failure (ENOSPC, a read-only /var) renames the old pair back, which needs
-    no space, and fails the module with what happened.
-    """
-    directory = os.path.dirname(snap_path)
-    prev_text = os.path.join(directory, ".vmcsinfo.prev")
-    prev_origin = os.path.join(directory, ".vmcsinfo.origin.prev")
-    kept: list[tuple[str, str]] = []
-    try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o755)
-            os.chmod(directory, 0o755)
-        for stale in (prev_text, prev_origin):
-            if os.path.lexists(stale):
-                os.unlink(stale)
-        if old_text is not None and os.path.lexists(snap_path):
-            os.link(snap_path, prev_text)
-            kept.append((prev_text, snap_path))
-        if os.path.lexists(origin_path):
-            os.rename(origin_path, prev_origin)
-            kept.append((prev_origin, origin_path))
-        dir_sync(directory)
-        write_file(module, snap_path, text)
-        write_file(module, origin_path, origin)
-        for prev, _path in kept:
-            os.unlink(prev)
-        dir_sync(directory)
-    except OSError as e:
-        problem = restore(kept, snap_path, old_text, origin_path, old_origin)
-        module.fail_json(
-            msg=f"cannot install the VMCSINFO in {directory}: {e.strerror or e}"
-            + (f" ({e.filename})" if e.filename else "")
-            + "; "
-            + (
-                "nothing was changed"
-                if problem is None
-                else f"the previous snapshot could not be put back ({problem}): check {directory}"
-            )
-        )
-
-
-def restore(
-    kept: list[tuple[str, str]],
-    snap_path: str,
-    old_text: str | None,
-    origin_path: str,
-    old_origin: str | None,
-) -> str | None:
-    """Rename the kept pair back (no space needed); remove what did not exist
-    before. None when done, else why not."""
-    try:
-        for prev, path in kept:
-            if os.path.lexists(path) and os.path.samefile(prev, path):
-                # Still the old file (a hard link of it): rename() would do
-                # nothing and leave prev behind.
-                os.unlink(prev)
-            else:
-                os.rename(prev, path)
-        restored = {path for _prev, path in kept}
-        for path, old in ((snap_path, old_text), (origin_path, old_origin)):
-            if old is None and path not in restored and os.path.lexists(path):
-                os.unlink(path)
-        return None
-    except OSError as e:
-        return e.strerror or str(e)
-
-
-def dir_sync(directory: str) -> None:
-    """fsync a directory, so that renames and unlinks in it are on disk."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def snapshot_state(snap_path: str, origin_path: str, exists: bool, origin: dict) -> dict:
-    return {
-        "path": snap_path,
-        "origin_path": origin_path,
-        "exists": exists,
-        "origin": origin.get("ORIGIN") or None,
-        "source": origin.get("SOURCE") or None,
-    }
-
-
-def file_diff(path: str, before: str | None, after: str | None) -> dict:
-    return {
-        "before_header": path,
-        "after_header": path,
-        "before": before or "",
-        "after": after or "",
-    }
-
-
-def present(module: AnsibleModule, snap_path: str, origin_path: str) -> dict:
-    """Install the supplied text; returns the result (fails the module on bad input)."""
-    p = module.params
-    try:
-        source = check_source(p["source"])
-    except ValueError as e:
-        module.fail_json(msg=f"{e}. Nothing was written.", installed=False, own_probe=False)
-    label = f"the VMCSINFO supplied from {source}"
-    content = normalize(p["content"] or "")
-    if not content.strip():
-        module.fail_json(
-            msg=f"{label} is empty. Nothing was written. Give the VMCSINFO text as the vmcsinfo "
-            "module or vmcsinfo-sim prints it, starting with VMCSINFO_FORMAT=1.",
-            installed=False,
-            own_probe=False,
-        )
-    try:
-        info = parse(content)
-    except VmcsinfoError as e:
-        module.fail_json(
-            msg=f"{label} is not valid VMCSINFO text: {e}. Nothing was written. Give the text "
-            f"exactly as the vmcsinfo module ({SYSFS_VMCSINFO}) or vmcsinfo-sim prints it: format "
-            "1, first line VMCSINFO_FORMAT=1, then one KEY=value line per header key and field.",
-            installed=False,
-            own_probe=False,
-        )
-
-    cpu = host_cpu()
-    hard, soft = cpu_differences(info, cpu)
-    snap_text = read_text(snap_path)
-    origin = read_kv(origin_path) or {}
-    result = {
-        "changed": False,
-        "installed": False,
-        "own_probe": False,
-        "supplied": summary(info),
-        "host_cpu": cpu,
-        "cpu_mismatch": "; ".join(hard + soft),
-        "snapshot": snapshot_state(snap_path, origin_path, snap_text is not None, origin),
-    }
-
-    why = own_probe(cpu, snap_text, origin, snap_path)
-    if why:
-        result.update(
-            own_probe=True,
-            msg=f"{label} was not installed: {why}, and a probe always wins over a supplied "
-            "VMCSINFO",
-        )
-        return result
-
-    if cpu["vmx"] and hard and p["validate_cpu"]:
-        module.fail_json(
-            msg=f"{label} does not describe this CPU: {'; '.join(hard)}. Nothing was written. "
-            "This host has Intel VMX, so another CPU model's VMCSINFO would decode its crash "
-            "dumps wrongly: supply one probed on this CPU model, or let the vmcsinfo module probe "
-            "this host (it probes at boot, before kvm_intel), or set validate_cpu=false if you "
-            "know the layouts are the same.",
-            installed=False,
-            own_probe=False,
-            supplied=result["supplied"],
-            host_cpu=cpu,
-            cpu_mismatch=result["cpu_mismatch"],
-        )
-
-    same_text = snap_text == content
-    same_origin = origin.get("ORIGIN") == "supplied" and origin.get("SOURCE") == source
-    modes_ok = mode_of(snap_path) == FILE_MODE and mode_of(origin_path) == FILE_MODE
-    new_origin = {"ORIGIN": "supplied", "SOURCE": source}
-    result["snapshot"] = snapshot_state(snap_path, origin_path, True, new_origin)
-    result["installed"] = True
-    if same_text and same_origin and modes_ok:
-        result["msg"] = f"{label} is already installed in {snap_path}"
-        return result
-
-    old_origin_text = read_text(origin_path)
-    if same_text and same_origin:
-        # Only the file modes differ: fix them, keep SAVED_AT.
-        if not module.check_mode:
-            os.chmod(snap_path, FILE_MODE)
-            os.chmod(origin_path, FILE_MODE)
-        result.update(changed=True, msg=f"{label} is installed in {snap_path}; set its mode 0644")
-        return result
-
-    new_origin_text = origin_text(source)
-    if module._diff:
-        result["diff"] = [
-            file_diff(snap_path, snap_text, content),
-            file_diff(origin_path, old_origin_text, new_origin_text),
-        ]
-    if not module.check_mode:
-        write_pair(
-            module, snap_path, content, origin_path, new_origin_text, snap_text, old_origin_text
-        )
-
-    replaced = ""
-    if snap_text is not None and not (origin.get("ORIGIN") == "supplied"):
-        replaced = (
-            " (replacing a probe snapshot of another CPU)"
-            if origin.get("ORIGIN") == "probe"
-            else " (replacing a snapshot of unknown origin)"
-        )
-    note = ""
-    if not cpu["vmx"] and result["cpu_mismatch"]:
-        note = f"; this host has no Intel VMX to check it against ({result['cpu_mismatch']})"
-    result.update(changed=True, msg=f"installed {label} in {snap_path}{replaced}{note}")
-    return result
-
-
-def absent(module: AnsibleModule, snap_path: str, origin_path: str) -> dict:
-    """Remove a supplied snapshot; leave any other alone."""
-    snap_text = read_text(snap_path)
-    exists = os.path.lexists(snap_path)
-    origin = read_kv(origin_path) or {}
-    result = {
-        "changed": False,
-        "installed": False,
-        "own_probe": False,
-        "snapshot": snapshot_state(snap_path, origin_path, exists, origin),
-    }
-    if origin.get("ORIGIN") != "supplied":
-        if exists:
-            kind = f"ORIGIN={origin['ORIGIN']}" if origin.get("ORIGIN") else "origin unknown"
-            result["msg"] = f"{snap_path} is not a supplied snapshot ({kind}): left alone"
-        else:
-            result["msg"] = f"there is no supplied snapshot in {os.path.dirname(snap_path)}"
-        return result
-    old_origin_text = read_text(origin_path)
-    if module._diff:
-        result["diff"] = [
-            file_diff(snap_path, snap_text, None),
-            file_diff(origin_path, old_origin_text, None),
-        ]
-    if not module.check_mode:
-        for path in (snap_path, origin_path):
-            if os.path.lexists(path):
-                os.unlink(path)
-    source = f" from {origin['SOURCE']}" if origin.get("SOURCE") else ""
-    result.update(
-        changed=True,
-        snapshot=snapshot_state(snap_path, origin_path, False, {}),
-        msg=f"removed the VMCSINFO supplied{source} from {snap_path}",
-    )
-    return result
+# The host's root for /proc, /sys and /dev (module-level so that the unit tests can point it
+# at a fake host); O(dir) is taken as given.
+ROOT = "/"
 
 
 def main() -> None:
@@ -686,7 +274,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "content": {"type": "str"},
             "source": {"type": "str"},
-            "dir": {"type": "path", "default": "/var/lib/vmcsinfo"},
+            "dir": {"type": "path", "default": STATE_DIR},
             "validate_cpu": {"type": "bool", "default": True},
         },
         required_if=[("state", "present", ("content", "source"))],
@@ -695,12 +283,21 @@ def main() -> None:
     directory = module.params["dir"]
     if os.path.lexists(directory) and not os.path.isdir(directory):
         module.fail_json(msg=f"dir {directory} exists and is not a directory")
-    snap_path = os.path.join(directory, "vmcsinfo")
-    origin_path = os.path.join(directory, "vmcsinfo.origin")
-    if module.params["state"] == "present":
-        result = present(module, snap_path, origin_path)
-    else:
-        result = absent(module, snap_path, origin_path)
+    snap_path, origin_path = state_paths(directory)
+    try:
+        if module.params["state"] == "present":
+            result = present(
+                module.params,
+                snap_path,
+                origin_path,
+                check_mode=module.check_mode,
+                diff=module._diff,
+                root=ROOT,
+            )
+        else:
+            result = absent(snap_path, origin_path, check_mode=module.check_mode, diff=module._diff)
+    except SnapshotFailure as e:
+        module.fail_json(msg=e.msg, **e.result)
     module.exit_json(**result)
 
 

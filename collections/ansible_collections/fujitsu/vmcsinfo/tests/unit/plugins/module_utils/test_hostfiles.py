@@ -25,6 +25,7 @@ def test_reads_a_small_regular_file(tmp_path: Path) -> None:
         (lambda t: os.symlink(t / "target", t / "f"), r"is a symbolic link \(not followed\)"),
         (lambda t: os.mkfifo(t / "f"), "not a regular file"),
         (lambda t: (t / "f").write_bytes(b"x" * 11), "larger than 10 bytes"),
+        (lambda t: (t / "f").mkdir(), "not a regular file"),
         (lambda t: None, "cannot open"),
     ],
 )

@@ -12,76 +12,16 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ansiblecli
+from fakehost import BOCHS, REL, cpuinfo, make_root, write
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import cpu_signature
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.facts import gather
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
 from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_facts
-from ansible_collections.fujitsu.vmcsinfo.plugins.modules.vmcsinfo_facts import gather
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-BOCHS = (FIXTURES / "bochs-2.7-corei7_haswell_4770.vmcsinfo").read_text()
-REL = "6.1.0-56-amd64"
 LAYOUT_KEYS = ("revision_id", "region_size", "vmx_basic", "vmx_misc", "digest")
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
-def cpuinfo(
-    vendor: str = "GenuineIntel",
-    family: int = 6,
-    model: int = 60,
-    stepping: int = 3,
-    microcode: str | None = "0x0",
-    flags: str = "fpu vme de pse tsc msr pae vmx sse sse2",
-) -> str:
-    block = (
-        f"processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n"
-        f"model name\t: Some CPU\nstepping\t: {stepping}\n"
-    )
-    if microcode is not None:
-        block += f"microcode\t: {microcode}\n"
-    return block + f"flags\t\t: {flags}\n\n"
-
-
-def make_root(
-    tmp_path: Path,
-    *,
-    cpu: str | None = None,
-    release: str | None = REL,
-    installed: bool = True,
-    loaded: bool = False,
-    sysfs: str | None = None,
-    snapshot: str | None = None,
-    origin: str | None = None,
-    load_result: str | None = None,
-) -> Path:
-    root = tmp_path / "host"
-    (root / "sys/kernel").mkdir(parents=True)
-    write(root / "proc/cpuinfo", cpuinfo() if cpu is None else cpu)
-    if release is not None:
-        write(root / "proc/sys/kernel/osrelease", release + "\n")
-        (root / "lib/modules" / release / "kernel").mkdir(parents=True)
-        if installed:
-            write(root / "lib/modules" / release / "updates/dkms/vmcsinfo.ko", "ELF")
-    if loaded:
-        write(root / "sys/module/vmcsinfo/version", "0.1.0\n")
-    if sysfs is not None:
-        write(root / "sys/kernel/vmcsinfo/vmcsinfo", sysfs)
-        write(root / "sys/kernel/vmcsinfo/note", "12345000 1000\n")
-    state = root / "var/lib/vmcsinfo"
-    state.mkdir(parents=True)
-    if snapshot is not None:
-        write(state / "vmcsinfo", snapshot)
-    if origin is not None:
-        write(state / "vmcsinfo.origin", origin)
-    if load_result is not None:
-        write(state / "load-result", load_result)
-    return root
 
 
 def assert_unavailable(facts: dict) -> None:

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,99 +14,55 @@ from ansible.module_utils.testing import patch_module_args
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
-from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_facts, vmcsinfo_snapshot
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakehost import BOCHS, BOOT, FakeHost, cpuinfo, point_snapshot_module_at
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
-BOCHS = (FIXTURES / "bochs-2.7-corei7_haswell_4770.vmcsinfo").read_text()
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import hoststate
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.facts import gather
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
+from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_snapshot
+
 SOURCE = "bochs-2.7 probe"
-BOOT = "0f4b3c1e-5a2d-4c8e-9b7a-1d2e3f4a5b6c"
 # the same layout from another CPU model (Haswell-E 306f2), as a probe on such a host finds it
 OTHER_CPU = BOCHS.replace("CPU_SIGNATURE=306c3", "CPU_SIGNATURE=306f2")
 # another layout: one field moved
 MOVED = BOCHS.replace("FIELD(VIRTUAL_PROCESSOR_ID)=10\n", "FIELD(VIRTUAL_PROCESSOR_ID)=18\n")
 
-
-def cpuinfo(
-    vendor: str = "AuthenticAMD",
-    family: int = 26,
-    model: int = 2,
-    stepping: int = 1,
-    microcode: str = "0xb002110",
-    flags: str = "fpu vme de pse tsc msr pae svm hypervisor",
-) -> str:
-    return (
-        f"processor\t: 0\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n"
-        f"stepping\t: {stepping}\nmicrocode\t: {microcode}\nflags\t\t: {flags}\n\n"
-    )
-
-
+# A QEMU TCG guest: an AMD CPU model without VMX.
+AMD_TCG = cpuinfo(
+    vendor="AuthenticAMD",
+    family=26,
+    model=2,
+    stepping=1,
+    microcode="0xb002110",
+    flags="fpu vme de pse tsc msr pae svm hypervisor",
+)
 # The CPU the Bochs probe ran on (i7-4770, 306c3, microcode 0), with VMX.
 HASWELL = cpuinfo(
     vendor="GenuineIntel", family=6, model=60, stepping=3, microcode="0x0", flags="fpu msr vmx"
 )
 
 
-class Host:
-    """A fake host: /proc, /sys and /dev paths of the module pointed under tmp_path."""
-
-    def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.root = tmp_path / "host"
-        self.dir = self.root / "var/lib/vmcsinfo"
-        self.snap = self.dir / "vmcsinfo"
-        self.origin = self.dir / "vmcsinfo.origin"
-        self.sysfs = self.root / "sys/kernel/vmcsinfo/vmcsinfo"
-        self.msr = self.root / "dev/cpu/0/msr"
-        (self.root / "proc/sys/kernel/random").mkdir(parents=True)
-        (self.root / "proc/sys/kernel/random/boot_id").write_text(BOOT + "\n")
-        (self.root / "proc/sys/kernel/osrelease").write_text(os.uname().release + "\n")
-        self.set_cpu(cpuinfo())
-        for name, path in (
-            ("SYSFS_VMCSINFO", self.sysfs),
-            ("CPUINFO", self.root / "proc/cpuinfo"),
-            ("BOOT_ID", self.root / "proc/sys/kernel/random/boot_id"),
-            ("MSR_DEVICE", self.msr),
-        ):
-            monkeypatch.setattr(vmcsinfo_snapshot, name, str(path))
-
-    def set_cpu(self, text: str) -> None:
-        (self.root / "proc/cpuinfo").write_text(text)
-
-    def set_msr_revision(self, revision: int) -> None:
-        self.msr.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.msr, "wb") as f:
-            f.seek(0x480)
-            f.write((0xD8100000000000 | revision).to_bytes(8, "little"))
-
-    def put_snapshot(self, text: str, origin: str | None) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.snap.write_text(text)
-        if origin is not None:
-            self.origin.write_text(origin)
-
-    def files(self) -> dict[str, bytes]:
-        """Every file under the state directory, with its content."""
-        if not self.dir.exists():
-            return {}
-        return {str(p): p.read_bytes() for p in sorted(self.dir.rglob("*")) if p.is_file()}
-
-    def origin_kv(self) -> dict[str, str]:
-        return dict(line.split("=", 1) for line in self.origin.read_text().splitlines())
-
-
 @pytest.fixture
-def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Host:
-    return Host(tmp_path, monkeypatch)
+def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
+    """A fake host (AMD, no VMX, no state directory yet) the module reads /proc, /sys and
+    /dev of."""
+    h = FakeHost(tmp_path)
+    h.set_boot_id(BOOT)
+    h.set_release(os.uname().release, installed=False)
+    h.set_cpu(AMD_TCG)
+    point_snapshot_module_at(h, monkeypatch)
+    return h
 
 
-def run(host: Host, capsys: pytest.CaptureFixture, **args) -> dict:
+def run(host: FakeHost, capsys: pytest.CaptureFixture, **args) -> dict:
     params = {"dir": str(host.dir), **args}
     with patch_module_args(params), pytest.raises(SystemExit):
         vmcsinfo_snapshot.main()
     return json.loads(capsys.readouterr().out)
 
 
-def install(host: Host, capsys: pytest.CaptureFixture, content: str = BOCHS, **args) -> dict:
+def install(host: FakeHost, capsys: pytest.CaptureFixture, content: str = BOCHS, **args) -> dict:
     return run(host, capsys, content=content, source=args.pop("source", SOURCE), **args)
 
 
@@ -117,7 +74,7 @@ PROBE_ORIGIN = (
 # --- present -------------------------------------------------------------------------------------
 
 
-def test_install_on_a_host_without_vmx(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_install_on_a_host_without_vmx(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     result = install(host, capsys)
     assert result["changed"] is True and result["installed"] is True
     assert result["own_probe"] is False
@@ -162,7 +119,7 @@ def test_install_on_a_host_without_vmx(host: Host, capsys: pytest.CaptureFixture
     }
 
 
-def test_rerun_is_idempotent(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_rerun_is_idempotent(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     install(host, capsys)
     before = host.files()
     mtimes = [p.stat().st_mtime_ns for p in (host.snap, host.origin)]
@@ -178,7 +135,7 @@ def test_rerun_is_idempotent(host: Host, capsys: pytest.CaptureFixture) -> None:
     assert install(host, capsys, content=BOCHS.replace("\n", "\r\n"))["changed"] is False
 
 
-def test_different_content_or_source_changes(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_different_content_or_source_changes(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     install(host, capsys)
     result = install(host, capsys, content=MOVED, _ansible_diff=True)
     assert result["changed"] is True and host.snap.read_text() == MOVED
@@ -192,7 +149,7 @@ def test_different_content_or_source_changes(host: Host, capsys: pytest.CaptureF
     assert install(host, capsys, content=MOVED, source=" fleetdb ")["changed"] is False
 
 
-def test_wrong_modes_are_fixed(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_wrong_modes_are_fixed(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     install(host, capsys)
     saved = host.origin_kv()["SAVED_AT"]
     host.snap.chmod(0o600)
@@ -215,7 +172,7 @@ def test_wrong_modes_are_fixed(host: Host, capsys: pytest.CaptureFixture) -> Non
     ids=["bad-hex", "no-header", "format-2", "field-count", "garbage", "empty"],
 )
 def test_bad_text_fails_and_writes_nothing(
-    host: Host, capsys: pytest.CaptureFixture, content: str, expected: str
+    host: FakeHost, capsys: pytest.CaptureFixture, content: str, expected: str
 ) -> None:
     result = install(host, capsys, content=content)
     assert result["failed"] is True and result["installed"] is False
@@ -230,7 +187,9 @@ def test_bad_text_fails_and_writes_nothing(
     assert host.files() == before
 
 
-def test_invalid_text_message_says_what_to_do(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_invalid_text_message_says_what_to_do(
+    host: FakeHost, capsys: pytest.CaptureFixture
+) -> None:
     msg = install(host, capsys, content=BOCHS.split("\n", 1)[1])["msg"]
     assert (
         "Give the text exactly as the vmcsinfo module" in msg
@@ -250,14 +209,14 @@ def test_invalid_text_message_says_what_to_do(host: Host, capsys: pytest.Capture
     ids=["no-source", "no-content", "blank-source", "two-line-source", "long-source"],
 )
 def test_bad_arguments(
-    host: Host, capsys: pytest.CaptureFixture, args: dict, expected: str
+    host: FakeHost, capsys: pytest.CaptureFixture, args: dict, expected: str
 ) -> None:
     result = run(host, capsys, **args)
     assert result["failed"] is True and expected in result["msg"], result["msg"]
     assert not host.dir.exists()
 
 
-def test_dir_that_is_a_file(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_dir_that_is_a_file(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     host.dir.parent.mkdir(parents=True)
     host.dir.write_text("")
     result = install(host, capsys)
@@ -268,7 +227,7 @@ def test_dir_that_is_a_file(host: Host, capsys: pytest.CaptureFixture) -> None:
 
 
 def test_probe_snapshot_of_this_cpu_is_not_overwritten(
-    host: Host, capsys: pytest.CaptureFixture
+    host: FakeHost, capsys: pytest.CaptureFixture
 ) -> None:
     host.set_cpu(HASWELL)
     host.put_snapshot(BOCHS, PROBE_ORIGIN)
@@ -289,7 +248,7 @@ def test_probe_snapshot_of_this_cpu_is_not_overwritten(
     assert host.files() == before
 
 
-def test_live_probe_wins_without_a_snapshot(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_live_probe_wins_without_a_snapshot(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     host.set_cpu(HASWELL)
     host.sysfs.parent.mkdir(parents=True)
     host.sysfs.write_text(BOCHS)
@@ -302,7 +261,7 @@ def test_live_probe_wins_without_a_snapshot(host: Host, capsys: pytest.CaptureFi
 
 
 def test_probe_snapshot_of_another_cpu_is_replaced(
-    host: Host, capsys: pytest.CaptureFixture
+    host: FakeHost, capsys: pytest.CaptureFixture
 ) -> None:
     host.put_snapshot(OTHER_CPU, PROBE_ORIGIN)  # on an AMD host
     result = install(host, capsys)
@@ -320,7 +279,7 @@ def test_probe_snapshot_of_another_cpu_is_replaced(
     ids=["broken-probe", "no-origin"],
 )
 def test_other_snapshots_are_replaced(
-    host: Host, capsys: pytest.CaptureFixture, snapshot: str, origin: str | None, replaced: str
+    host: FakeHost, capsys: pytest.CaptureFixture, snapshot: str, origin: str | None, replaced: str
 ) -> None:
     host.set_cpu(HASWELL)
     host.put_snapshot(snapshot, origin)
@@ -330,7 +289,7 @@ def test_other_snapshots_are_replaced(
 
 
 def test_supplied_snapshot_is_replaced_by_another_supplied(
-    host: Host, capsys: pytest.CaptureFixture
+    host: FakeHost, capsys: pytest.CaptureFixture
 ) -> None:
     host.set_cpu(HASWELL)
     install(host, capsys, content=MOVED, source="fleetdb")
@@ -342,7 +301,7 @@ def test_supplied_snapshot_is_replaced_by_another_supplied(
 # --- checked against a host with VMX -------------------------------------------------------------
 
 
-def test_vmx_host_of_the_same_cpu(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_vmx_host_of_the_same_cpu(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     host.set_cpu(HASWELL.replace("0x0", "0x28"))
     host.set_msr_revision(0x2B)
     result = install(host, capsys)
@@ -365,7 +324,7 @@ def test_vmx_host_of_the_same_cpu(host: Host, capsys: pytest.CaptureFixture) -> 
     ids=["signature", "vendor", "revision-id"],
 )
 def test_vmx_host_of_another_cpu_is_refused(
-    host: Host, capsys: pytest.CaptureFixture, cpu: str, revision: int | None, expected: str
+    host: FakeHost, capsys: pytest.CaptureFixture, cpu: str, revision: int | None, expected: str
 ) -> None:
     host.set_cpu(cpu)
     if revision is not None:
@@ -379,7 +338,9 @@ def test_vmx_host_of_another_cpu_is_refused(
     assert host.snap.read_text() == BOCHS
 
 
-def test_unreadable_msr_skips_the_revision_check(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_unreadable_msr_skips_the_revision_check(
+    host: FakeHost, capsys: pytest.CaptureFixture
+) -> None:
     host.set_cpu(HASWELL)
     host.msr.parent.mkdir(parents=True)
     host.msr.write_bytes(b"\0" * 16)  # too short: no IA32_VMX_BASIC
@@ -390,7 +351,7 @@ def test_unreadable_msr_skips_the_revision_check(host: Host, capsys: pytest.Capt
 # --- check mode and absent -----------------------------------------------------------------------
 
 
-def test_check_mode_writes_nothing(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_check_mode_writes_nothing(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     result = install(host, capsys, _ansible_check_mode=True, _ansible_diff=True)
     assert result["changed"] is True and result["installed"] is True
     assert result["diff"][0] == {
@@ -408,7 +369,7 @@ def test_check_mode_writes_nothing(host: Host, capsys: pytest.CaptureFixture) ->
     assert install(host, capsys, _ansible_check_mode=True)["changed"] is False
 
 
-def test_absent_removes_a_supplied_snapshot(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_absent_removes_a_supplied_snapshot(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     install(host, capsys)
     (host.dir / "load-result").write_text("RESULT=skipped\n")
     result = run(host, capsys, state="absent", _ansible_check_mode=True, _ansible_diff=True)
@@ -425,7 +386,7 @@ def test_absent_removes_a_supplied_snapshot(host: Host, capsys: pytest.CaptureFi
 
 @pytest.mark.parametrize(("origin", "kind"), [(PROBE_ORIGIN, "ORIGIN=probe"), (None, "unknown")])
 def test_absent_leaves_other_snapshots(
-    host: Host, capsys: pytest.CaptureFixture, origin: str | None, kind: str
+    host: FakeHost, capsys: pytest.CaptureFixture, origin: str | None, kind: str
 ) -> None:
     host.put_snapshot(BOCHS, origin)
     before = host.files()
@@ -437,9 +398,9 @@ def test_absent_leaves_other_snapshots(
 # --- what the facts module makes of it -----------------------------------------------------------
 
 
-def test_facts_read_the_installed_snapshot(host: Host, capsys: pytest.CaptureFixture) -> None:
+def test_facts_read_the_installed_snapshot(host: FakeHost, capsys: pytest.CaptureFixture) -> None:
     install(host, capsys)
-    facts = vmcsinfo_facts.gather(str(host.root))
+    facts = gather(str(host.root))
     assert facts["source"] == "snapshot" and facts["available"] is True
     assert facts["snapshot"]["origin"] == "supplied" and facts["snapshot"]["source"] == SOURCE
     assert facts["snapshot"]["boot_id"] == BOOT
@@ -453,22 +414,22 @@ def test_facts_read_the_installed_snapshot(host: Host, capsys: pytest.CaptureFix
 
 def _fail_writes(monkeypatch: pytest.MonkeyPatch, after: int, err: int) -> list[str]:
     """Let `after` file writes succeed, then fail every write with errno err."""
-    real = vmcsinfo_snapshot.write_file
+    real = hoststate.write_file
     done: list[str] = []
 
-    def write_file(module, path, text):
+    def write_file(path, text):
         if len(done) >= after:
             raise OSError(err, os.strerror(err), path)
         done.append(path)
-        real(module, path, text)
+        real(path, text)
 
-    monkeypatch.setattr(vmcsinfo_snapshot, "write_file", write_file)
+    monkeypatch.setattr(hoststate, "write_file", write_file)
     return done
 
 
 @pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS])
 def test_a_full_or_read_only_var_fails_cleanly_and_changes_nothing(
-    host: Host, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, err: int
+    host: FakeHost, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, err: int
 ) -> None:
     host.put_snapshot(OTHER_CPU, PROBE_ORIGIN)
     before = host.files()
@@ -480,7 +441,7 @@ def test_a_full_or_read_only_var_fails_cleanly_and_changes_nothing(
 
 
 def test_a_failure_between_the_text_and_its_origin_is_rolled_back(
-    host: Host, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    host: FakeHost, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The text written, its origin not: the old pair comes back, never the
     supplied text labelled ORIGIN=probe (this host's own probe)."""
@@ -493,19 +454,19 @@ def test_a_failure_between_the_text_and_its_origin_is_rolled_back(
 
 
 def test_a_kill_between_the_text_and_its_origin_never_mislabels(
-    host: Host, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    host: FakeHost, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A SIGKILL can't roll back: whatever moment it comes, the facts must not
     call a supplied text this host's probe. The old origin goes first."""
     host.put_snapshot(OTHER_CPU, PROBE_ORIGIN)
-    real = vmcsinfo_snapshot.write_file
+    real = hoststate.write_file
 
-    def killed_after_the_text(module, path, text):
-        real(module, path, text)
+    def killed_after_the_text(path, text):
+        real(path, text)
         if path.endswith("/vmcsinfo"):
             raise KeyboardInterrupt  # the process dies here: no rollback runs
 
-    monkeypatch.setattr(vmcsinfo_snapshot, "write_file", killed_after_the_text)
+    monkeypatch.setattr(hoststate, "write_file", killed_after_the_text)
     with patch_module_args({"dir": str(host.dir), "content": BOCHS, "source": SOURCE}):
         with pytest.raises(KeyboardInterrupt):
             vmcsinfo_snapshot.main()
@@ -554,8 +515,11 @@ def _variants(draw) -> tuple[str, str]:
 @example((BOCHS + "X_NOTE=caf\u00e9\n", SOURCE))
 @example((BOCHS.replace("\n", "\r\n"), SOURCE))
 @example((BOCHS.rstrip("\n") + "\n\n\n", "  lab probe  "))
+# A label in quotes: written so that the tolerant KEY=value reader gives it back as it was.
+@example((BOCHS, "'lab probe'"))
+@example((BOCHS, '"x" = #y'))
 def test_whatever_the_snapshot_writes_the_facts_read_back_equal(
-    host: Host, capsys: pytest.CaptureFixture, variant: tuple[str, str]
+    host: FakeHost, capsys: pytest.CaptureFixture, variant: tuple[str, str]
 ) -> None:
     text, source = variant
     for p in (host.snap, host.origin):
@@ -565,7 +529,7 @@ def test_whatever_the_snapshot_writes_the_facts_read_back_equal(
         assert "Nothing was written" in result["msg"], result
         assert not host.snap.exists() and not host.origin.exists()
         return
-    facts = vmcsinfo_facts.gather(str(host.root))
+    facts = gather(str(host.root))
     assert facts["source"] == "snapshot" and facts["available"] is True, facts["reason"]
     assert facts["digest"] == parse(host.snap.read_text()).digest()
     assert facts["snapshot"]["source"] == source.strip()
