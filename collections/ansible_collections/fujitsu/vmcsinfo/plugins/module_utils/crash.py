@@ -40,7 +40,13 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsscan import (
 SIDECAR = "vmcsinfo"
 # Dump file names in a dump directory: Debian kdump-tools (dump.<stamp>),
 # RHEL kdump (vmcore, vmcore.flat), makedumpfile by hand.
+# The dump's own file in a dump directory: kdump-tools' dump.<stamp>, RHEL
+# kdump's vmcore (vmcore.flat when flattened). Not the kernel log kept beside
+# it (dmesg.<stamp>, vmcore-dmesg.txt).
 DUMP_NAMES = ("dump.", "vmcore")
+NOT_DUMPS = ("vmcore-dmesg.txt",)
+# What RHEL kdump leaves when it could not finish saving the dump.
+INCOMPLETE = "vmcore-incomplete"
 
 EXIT_OK, EXIT_USAGE, EXIT_NO_VMCSINFO = 0, 2, 3
 
@@ -69,11 +75,20 @@ def read_small(path: str, what: str) -> str:
 def locate(path: str) -> tuple[str, str | None]:
     """(dump file, sidecar vmcsinfo path or None) for a file or a dump directory."""
     if os.path.isdir(path):
+        present = set(os.listdir(path))
         names = sorted(
             n
-            for n in os.listdir(path)
-            if n.startswith(DUMP_NAMES) and os.path.isfile(os.path.join(path, n))
+            for n in present
+            if n.startswith(DUMP_NAMES)
+            and n not in NOT_DUMPS
+            and n != INCOMPLETE
+            and os.path.isfile(os.path.join(path, n))
         )
+        if not names and INCOMPLETE in present:
+            raise CrashError(
+                f"{path}: only {INCOMPLETE} here: kdump did not finish saving this dump. Give "
+                f"{os.path.join(path, INCOMPLETE)} itself to read what was saved"
+            )
         if not names:
             raise CrashError(f"{path}: no dump.* or vmcore file in this directory")
         dump = os.path.join(path, names[0])
@@ -635,8 +650,23 @@ def list_dumps(
             continue
         try:
             dump_path, _side = locate(e.path)
-        except CrashError:
-            continue  # no dump file in it (kdump's own scratch, an empty directory)
+        except CrashError as err:
+            incomplete = os.path.join(e.path, INCOMPLETE)
+            if not os.path.isfile(incomplete):
+                continue  # no dump file in it (kdump's own scratch, an empty directory)
+            # A crash whose dump kdump could not finish saving: listed, with why.
+            out.append(
+                {
+                    "path": e.path,
+                    "dump_file": incomplete,
+                    "stamp": e.name,
+                    "error": str(err),
+                    "exit_code": EXIT_USAGE,
+                }
+            )
+            if len(out) >= limit:
+                break
+            continue
         item: dict = {"path": e.path, "dump_file": dump_path, "stamp": e.name}
         try:
             st = os.stat(dump_path, follow_symlinks=False)

@@ -465,3 +465,44 @@ def test_snappy_and_zstd_pages_through_drgn(tmp_path: Path, codec: str) -> None:
     assert report["vmcsinfo"]["source"] == "note"
     assert [v["paddr"] for v in report["vmcs"]] == [where["l1"], where["l2"]]
     assert report["vmcs"][0]["fields"]["GUEST_RIP"] == GUEST["GUEST_RIP"]
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (["dmesg.202612011000", "dump.202612011000"], "dump.202612011000"),
+        (["vmcore", "vmcore-dmesg.txt"], "vmcore"),
+        (["vmcore-dmesg.txt", "vmcore.flat"], "vmcore.flat"),
+    ],
+)
+def test_locate_takes_the_dump_not_the_kernel_log(
+    tmp_path: Path, files: list[str], expected: str
+) -> None:
+    for name in files:
+        (tmp_path / name).write_bytes(b"x")
+    dump, side = crash.locate(str(tmp_path))
+    assert dump == str(tmp_path / expected)
+    assert side is None
+
+
+def test_locate_says_when_rhel_kdump_did_not_finish(tmp_path: Path) -> None:
+    """RHEL kdump leaves vmcore-dmesg.txt and vmcore-incomplete when saving
+    failed: the text file was taken for the dump."""
+    for name in ("vmcore-dmesg.txt", "vmcore-incomplete"):
+        (tmp_path / name).write_bytes(b"x")
+    with pytest.raises(crash.CrashError, match="kdump did not finish saving this dump"):
+        crash.locate(str(tmp_path))
+    (tmp_path / "vmcore-incomplete").unlink()
+    with pytest.raises(crash.CrashError, match=r"no dump\.\* or vmcore file"):
+        crash.locate(str(tmp_path))
+
+
+def test_list_dumps_names_an_incomplete_dump(tmp_path: Path) -> None:
+    d = tmp_path / "127.0.0.1-2026-12-01-10:00:00"
+    d.mkdir()
+    for name in ("vmcore-dmesg.txt", "vmcore-incomplete"):
+        (d / name).write_bytes(b"x")
+    (tmp_path / "kdump-scratch").mkdir()
+    (items,) = crash.list_dumps(str(tmp_path))
+    assert items["dump_file"] == str(d / "vmcore-incomplete")
+    assert "kdump did not finish saving this dump" in items["error"]
