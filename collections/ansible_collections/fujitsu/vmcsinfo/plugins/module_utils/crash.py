@@ -547,7 +547,7 @@ def render(report: dict, verbose: bool = False) -> str:
     if vi.get("disagree"):
         lines.append(f"WARNING   {vi['disagree']}")
     if vi.get("file_error"):
-        lines.append(f"note      {vi['file_error']}")
+        lines.append(f"file      {vi['file_error']}")
     if vi.get("hint"):
         lines.append(f"hint      {vi['hint']}")
     lines.append(

@@ -12,7 +12,6 @@ import json
 import os
 import stat
 import tempfile
-import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -22,6 +21,7 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import 
     read_bounded,
     read_text,
 )
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import now_utc
 
 FORMAT = 1
 MAX_REASONS = 20
@@ -229,7 +229,7 @@ def run_module(module: AnsibleModule) -> None:
     result["converged"] = True
     if _comparable(record) != _comparable(new):
         result["changed"] = True
-        new["recorded_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        new["recorded_at"] = now_utc()
         result["recorded_at"] = new["recorded_at"]
         if module._diff:
             result["diff"] = {

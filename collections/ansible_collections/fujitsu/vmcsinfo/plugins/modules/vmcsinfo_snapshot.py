@@ -103,9 +103,15 @@ EXAMPLES = r"""
     source: bochs-2.7 probe
   become: true
 
+- name: Read the VMCSINFO kvm-host-01 probed (its persisted snapshot)
+  ansible.builtin.slurp:
+    src: /var/lib/vmcsinfo/vmcsinfo
+  delegate_to: kvm-host-01
+  register: probed
+
 - name: Give a KVM host the probe of another host with the same CPU
   fujitsu.vmcsinfo.vmcsinfo_snapshot:
-    content: "{{ hostvars['kvm-host-01'].ansible_facts.vmcsinfo_text }}"
+    content: "{{ probed.content | b64decode }}"
     source: probe of kvm-host-01
   become: true
   register: supplied
