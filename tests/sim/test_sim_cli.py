@@ -93,6 +93,26 @@ def test_contract_example(tmp_path: Path) -> None:
     assert "BITS(GUEST_ES_AR_BYTES)=a68,a69,-,a6b," in res.stdout
 
 
+def test_contract_example_as_written(tmp_path: Path) -> None:
+    """CONTRACT 3's example literally: 3 entries for the 32-bit GUEST_ES_AR_BYTES.
+    The bits after the last entry are stored nowhere, as a null one is."""
+    layout = {
+        **CONTRACT_EXAMPLE,
+        "fields": [
+            {"encoding": 26654, "offset": 3720},
+            {"encoding": 18452, "bits": [2664, 2665, None]},
+        ],
+    }
+    res = run(layout, tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "BITS(GUEST_ES_AR_BYTES)=a68,a69," + ",".join(["-"] * 30) + "\n" in res.stdout
+    full = {
+        **layout,
+        "fields": [layout["fields"][0], {"encoding": 18452, "bits": [2664, 2665] + [None] * 30}],
+    }
+    assert res.stdout == run(full, tmp_path).stdout
+
+
 def test_probe_failure_exits_nonzero_with_reason(tmp_path: Path) -> None:
     bad = dict(CONTRACT_EXAMPLE, clear_scribble=[[3724, 3728]])  # over GUEST_RIP
     res = run(bad, tmp_path)
@@ -118,8 +138,10 @@ def test_backend_failures(tmp_path: Path, op: str) -> None:
             "HIGH",
         ),
         (
-            '{"revision_id": 1, "region_size": 4096, "fields": [{"encoding": 2048, "bits": [40]}]}',
-            "16 entries",
+            '{"revision_id": 1, "region_size": 4096, "fields": [{"encoding": 2048, "bits": '
+            + json.dumps(list(range(40, 57)))
+            + "}]}",
+            "at most 16 entries",
         ),
     ],
 )

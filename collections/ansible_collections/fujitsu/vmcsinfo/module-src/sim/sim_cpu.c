@@ -441,8 +441,13 @@ static int load_field(struct sim_cpu *c, json_t *jf, unsigned int idx,
 		return 0;
 	}
 	width = vmcsinfo_enc_width((u32)enc);
-	if (!json_is_array(bits) || json_array_size(bits) != width)
-		return ERR("%s: 'bits' must be an array of %u entries (one per bit of this %u-bit field, least significant first)",
+	/*
+	 * One entry per field bit, least significant first; the bits after a
+	 * shorter array's last entry are stored nowhere, as null ones are
+	 * (CONTRACT 3's own example gives 3 entries for a 32-bit field).
+	 */
+	if (!json_is_array(bits) || json_array_size(bits) > width)
+		return ERR("%s: 'bits' must be an array of at most %u entries (one per bit of this %u-bit field, least significant first)",
 			   where, width, width);
 	for (i = 0; i < 64; i++) {
 		json_t *b = i < width ? json_array_get(bits, i) : NULL;

@@ -714,7 +714,7 @@ static int t_json_errors(void)
 	       json_rejects("{\"revision_id\": 1, \"region_size\": 9000, \"fields\": []}", "region_size") &&
 	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096}", "fields") &&
 	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096, \"fields\": [{\"encoding\": 26655, \"offset\": 8}]}", "HIGH") &&
-	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096, \"fields\": [{\"encoding\": 2048, \"bits\": [40, 41]}]}", "16 entries") &&
+	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096, \"fields\": [{\"encoding\": 2048, \"bits\": [40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56]}]}", "at most 16 entries") &&
 	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096, \"fields\": [{\"encoding\": 26654, \"offset\": 4092}]}", "offset 4092") &&
 	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096, \"fields\": [{\"encoding\": 2048, \"offset\": 8}, {\"encoding\": 2048, \"offset\": 16}]}", "twice") &&
 	       json_rejects("{\"revision_id\": 1, \"region_size\": 4096, \"fields\": [{\"encoding\": 2048}]}", "exactly one") &&

@@ -374,7 +374,9 @@ ansible_facts:
                   type: str
                   sample: 6.1.0-56-amd64
                 time:
-                  description: Time of the attempt (UTC ISO 8601).
+                  description:
+                    - When this outcome (result, reason and kernel) was first recorded (UTC ISO
+                      8601); a later attempt with the same outcome keeps it.
                   returned: success
                   type: str
                   sample: "2025-01-31T12:00:00Z"
