@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kdump_sandbox import SHELLS, make_base, run
 
 HOOK = Path(__file__).resolve().parents[3] / "roles/vmcsinfo_kdump/files/kdump-post-vmcsinfo"
 TEXT = "VMCSINFO_FORMAT=1\nREVISION_ID=2b\n"
@@ -164,48 +167,10 @@ LAYOUTS = {
     ),
 }
 
-SHELLS = ["busybox", "dash", "bash"]
-
-
-def _copy_with_libs(prog: str, root: Path) -> str:
-    """Copy a host program and the libraries ldd lists into the chroot."""
-    path = shutil.which(prog)
-    assert path, f"{prog} is needed for this test (apt-get install {prog})"
-    real = os.path.realpath(path)
-    dest = root / real.lstrip("/")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(real, dest)
-    out = subprocess.run(["ldd", real], capture_output=True, text=True, check=False).stdout
-    for line in out.splitlines():
-        parts = line.split()
-        lib = parts[2] if len(parts) > 2 and parts[1] == "=>" else parts[0] if parts else ""
-        if lib.startswith("/"):
-            d = root / lib.lstrip("/")
-            d.parent.mkdir(parents=True, exist_ok=True)
-            if not d.exists():
-                shutil.copy2(os.path.realpath(lib), d)
-    return real
-
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    if os.geteuid() != 0:
-        pytest.fail("the hook sandbox needs root (chroot, a /dev/full node); CI runs as root")
-    root = tmp_path_factory.mktemp("kdump-initramfs")
-    bb = shutil.which("busybox")
-    assert bb, "busybox is needed (busybox-static)"
-    (root / "bin").mkdir()
-    shutil.copy2(bb, root / "bin/busybox")
-    applets = subprocess.run(
-        [bb, "--list"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    for a in applets:
-        if not (root / "bin" / a).exists():
-            (root / "bin" / a).symlink_to("busybox")
-    shells = {"busybox": "/bin/busybox sh"}
-    for sh in ("dash", "bash"):
-        shells[sh] = _copy_with_libs(sh, root)
-    return {"root": root, "shells": shells}
+    return make_base(tmp_path_factory)
 
 
 def _sandbox(base: dict, tmp_path: Path, lay: Layout) -> Path:
@@ -230,16 +195,6 @@ def _sandbox(base: dict, tmp_path: Path, lay: Layout) -> Path:
     return root
 
 
-def _run(
-    base: dict, root: Path, shell: str, script: str, *args: str
-) -> subprocess.CompletedProcess:
-    chroot = shutil.which("chroot") or "/usr/sbin/chroot"
-    cmd = [chroot, str(root), *base["shells"][shell].split(), script, *args]
-    return subprocess.run(
-        cmd, capture_output=True, text=True, timeout=60, env={"PATH": "/bin:/usr/bin"}, check=False
-    )
-
-
 @pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("name", list(LAYOUTS))
 def test_hook_in_a_kdump_initramfs_layout(base, tmp_path: Path, name: str, shell: str) -> None:
@@ -255,7 +210,7 @@ def test_hook_in_a_kdump_initramfs_layout(base, tmp_path: Path, name: str, shell
     if dump and lay.exists_before:
         dump.mkdir(parents=True)
     if lay.pre_hook:
-        r = _run(base, root, shell, "/etc/kdump/pre.d/50-vmcsinfo")
+        r = run(base, root, shell, "/etc/kdump/pre.d/50-vmcsinfo")
         assert r.returncode == 0, r.stdout + r.stderr
     # kdump saves the dump (after the pre.d hook: a later mtime).
     if dump:
@@ -264,7 +219,7 @@ def test_hook_in_a_kdump_initramfs_layout(base, tmp_path: Path, name: str, shell
         (dump / "vmcore-dmesg.txt").write_text("[0.0] Linux\n")
         if lay.full:
             (dump / "vmcsinfo.tmp").symlink_to("/dev/full")
-    r = _run(base, root, shell, "/usr/libexec/vmcsinfo/kdump-post-vmcsinfo", "0")
+    r = run(base, root, shell, "/usr/libexec/vmcsinfo/kdump-post-vmcsinfo", "0")
     log = r.stdout + r.stderr
     assert r.returncode == 0, log
     assert lay.says in log, log
