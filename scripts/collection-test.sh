@@ -102,8 +102,15 @@ echo "collection-test: ansible-doc documents all $n plugins (modules, filters, l
 kernel=$("$here/kernels.sh" version 6.1)
 image=$("$here/container-image.sh")
 podman run --detach --replace --name="$ctr" --hostname="$ctr" --systemd=always "$image" /sbin/init >/dev/null
-state=$(podman exec "$ctr" systemctl is-system-running --wait || true)
-case $state in running | degraded) ;; *) fail "the container did not boot (systemd: $state)" ;; esac
+# systemd in the container answers only once its bus is up (under load, a
+# few seconds after the start): ask again until it says it booted.
+state=
+for _ in $(seq 60); do
+	state=$(podman exec "$ctr" systemctl is-system-running --wait 2>/dev/null || true)
+	case $state in running | degraded) break ;; esac
+	sleep 1
+done
+case $state in running | degraded) ;; *) fail "the container did not boot in 60 s (systemd: ${state:-no answer})" ;; esac
 cat >"$work/hosts.yml" <<EOF
 all:
   hosts:
