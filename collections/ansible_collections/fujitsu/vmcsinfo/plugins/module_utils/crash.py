@@ -22,9 +22,8 @@ from collections import Counter, defaultdict
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dumpfile import Dump, DumpError
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
-    VMCSINFO_LIMIT,
     HostFileError,
-    read_bounded,
+    read_ascii,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
@@ -63,13 +62,9 @@ def read_small(path: str, what: str) -> str:
     """A small ASCII text file, read as hostfiles.read_bounded reads (no links,
     regular files only, bounded)."""
     try:
-        data = read_bounded(path, VMCSINFO_LIMIT)
+        return read_ascii(path)
     except HostFileError as e:
         raise CrashError(f"{what}: {e}") from e
-    try:
-        return data.decode("ascii")
-    except UnicodeDecodeError as e:
-        raise CrashError(f"{what} {path} is not ASCII text (byte {e.start})") from e
 
 
 def locate(path: str) -> tuple[str, str | None]:

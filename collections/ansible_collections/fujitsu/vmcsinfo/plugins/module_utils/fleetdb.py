@@ -123,6 +123,7 @@ from urllib.parse import quote
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
     VMCSINFO_LIMIT,
     HostFileError,
+    read_ascii,
     read_bounded,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import (
@@ -951,15 +952,9 @@ def user_hex(value: str, what: str) -> int:
 
 def _read_input(path: str) -> str:
     try:
-        raw = read_bounded(path, VMCSINFO_LIMIT)
+        return read_ascii(path)
     except HostFileError as e:
         raise FleetDbError(f"{e}; nothing was written") from e
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError as e:
-        raise FleetDbError(
-            f"{path}: not a VMCSINFO text: byte {e.start} is not ASCII; nothing was written"
-        ) from e
 
 
 def _cmd_add(args: argparse.Namespace) -> int:

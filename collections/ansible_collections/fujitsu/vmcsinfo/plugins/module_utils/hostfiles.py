@@ -90,3 +90,13 @@ def read_bounded(path: str, limit: int) -> bytes:
     if len(data) > limit:
         raise HostFileError(f"{path} is larger than {limit} bytes")
     return data
+
+
+def read_ascii(path: str, limit: int = VMCSINFO_LIMIT) -> str:
+    """A small ASCII text (a VMCSINFO text, a configuration file) read as
+    read_bounded reads it; HostFileError names a byte that is not ASCII."""
+    data = read_bounded(path, limit)
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError as e:
+        raise HostFileError(f"{path} is not ASCII text (byte {e.start})") from e
