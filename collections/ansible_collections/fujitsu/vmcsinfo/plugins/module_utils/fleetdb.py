@@ -970,14 +970,15 @@ def _cmd_add(args: argparse.Namespace) -> int:
         sys.stdout.write(f"added {o.label}: {o.key.id} {o.digest[:12]}\n")
     for o in result.already:
         sys.stdout.write(f"already there {o.label}: {o.key.id} {o.digest[:12]}\n")
-    db = Db.load(args.db) if result.conflicts else None
+    if not result.conflicts:
+        return EXIT_OK
+    db = Db.load(args.db)
     for o in result.conflicts:
-        assert db is not None
         sys.stderr.write(
             f"vmcsinfo-db: {o.label}: conflict: {describe_conflict(db, o.key)}; recorded, "
             "never served\n"
         )
-    return EXIT_CONFLICT if result.conflicts else EXIT_OK
+    return EXIT_CONFLICT
 
 
 def _cmd_lookup(args: argparse.Namespace) -> int:
@@ -1004,7 +1005,8 @@ def listing(db: Db) -> dict:
     out = []
     for key in db.keys():
         rec = db.record(key)
-        assert rec is not None
+        if rec is None:  # keys() lists only recorded keys
+            continue
         digests = []
         for digest in sorted(rec["digests"]):
             drec = rec["digests"][digest]
