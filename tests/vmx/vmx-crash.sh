@@ -12,7 +12,11 @@
 #    them with makedumpfile -R and checks (tests/vmx/crash-check.py) that
 #    vmcsinfo-crash finds the VMCSINFO note equal byte for byte to the
 #    crashed kernel's sysfs text, exactly one VMCS, and in it the state
-#    kvmguest set (GUEST_RIP inside its loop).
+#    kvmguest set (GUEST_RIP inside its loop); that the kernel log read from
+#    each dump (dmesg.py) equals makedumpfile --dump-dmesg's and names the
+#    probed CPU; and that vmcsinfo-crash --db, on a copy of the dump without
+#    note and sidecar, serves the layout from a database seeded with the
+#    sysfs text and decodes the same fields (issue 12).
 # Writes build/vmx/corei7_haswell_4770/serial-6.12-crash.log and crash/ beside
 # it (the dumps, their reports). Exit 0 only if every expectation held.
 # Needs the project venv (make venv). Env: as vmx-kvm.sh; VMX_TIMEOUT

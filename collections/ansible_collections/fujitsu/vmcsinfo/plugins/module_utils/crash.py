@@ -5,9 +5,27 @@
 analyze(path) opens a dump file or a dump directory (/var/crash/<stamp>/),
 finds the VMCSINFO (--vmcsinfo FILE, else the module's ELF note in the dump's
 own memory, else the `vmcsinfo` file beside the dump; note and file
-disagreeing: the note wins and both digests are reported), finds and decodes
-the VMCS pages, and returns the CONTRACT 4 report. render() is the readable
-view, like a debugger's `info registers`.
+disagreeing: the note wins and both digests are reported; else, with --db
+DIR, the fleet database), finds and decodes the VMCS pages, and returns the
+CONTRACT 4 report. render() is the readable view, like a debugger's `info
+registers`.
+
+--db DIR (issue 12), for a dump with neither note nor file: the CPU is
+identified from the dump itself: vendor, signature and microcode from the
+kernel log in the dump (dmesg.read_log, dmesg.cpu_identity), the VMCS
+revision id from the VMCS-like pages (those with a zero VMX-abort
+indicator): each revision id among them that the database has for that CPU
+is looked up (the one most pages carry first) with fleetdb.serve(), as
+`vmcsinfo-db lookup` does without --strict (CONTRACT 4 has no --strict; the
+library's analyze(strict=True) refuses other microcode revisions). No such
+page (a host without guests): the lookup is made without a revision id and
+serve() decides (one layout for the CPU, or ambiguous). vmcsinfo.source is
+then "database" and vmcsinfo.database says the key, digest, the basis
+(exact / other-microcode), the identity and its evidence lines. Nothing
+served: exit 3 naming the identity found and the database's answer. With a
+VMCSINFO from the option, the note or the file, the database is not opened
+and vmcsinfo.database says it was not needed. A --db that is not a directory
+is bad usage (exit 2); a corrupt database when it is needed is exit 3.
 """
 
 from __future__ import annotations
@@ -20,7 +38,22 @@ import sys
 import time
 from collections import Counter, defaultdict
 
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dmesg import (
+    DmesgError,
+    cpu_identity,
+    read_log,
+)
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dmesg import (
+    describe as describe_cpu,
+)
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dumpfile import Dump, DumpError
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.fleetdb import (
+    SERVE,
+    Db,
+    FleetDbError,
+    Query,
+    serve,
+)
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
     HostFileError,
     read_ascii,
@@ -107,11 +140,105 @@ def _layout(text: str, where: str) -> Vmcsinfo:
         raise CrashError(f"{where}: not a valid VMCSINFO: {e}") from e
 
 
-def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False) -> dict:
+def from_database(dump: Dump, scan, db_dir: str, strict: bool = False) -> tuple[Vmcsinfo, dict]:
+    """The layout the database serves for the dump's CPU (identified from the
+    dump itself) and the report's vmcsinfo.database; CrashError (exit 3)
+    saying what was tried when nothing can be served."""
+    out: dict = {"dir": db_dir, "used": True}
+    try:
+        log = read_log(dump)
+    except DmesgError as e:
+        raise CrashError(
+            f"the database {db_dir} was not asked: the CPU could not be identified, the "
+            f"kernel log of the dump cannot be read ({e})",
+            EXIT_NO_VMCSINFO,
+        ) from e
+    identity = cpu_identity(log.records)
+    out["identity"] = identity
+    out["log_records"] = len(log.records)
+    lacking = [k for k in ("vendor", "signature", "microcode") if identity[k] is None]
+    if lacking:
+        raise CrashError(
+            f"the database {db_dir} was not asked: the kernel log of the dump "
+            f"({len(log.records)} records) does not say the CPU's "
+            + ", ".join(lacking)
+            + f" (found: {describe_cpu(identity)}"
+            + ("; evidence: " + " | ".join(identity["evidence"]) if identity["evidence"] else "")
+            + ")",
+            EXIT_NO_VMCSINFO,
+        )
+    try:
+        db = Db.load(db_dir)
+    except FleetDbError as e:
+        raise CrashError(f"the database cannot be read: {e}", EXIT_NO_VMCSINFO) from e
+    vendor, sig, mc = identity["vendor"], identity["signature"], identity["microcode"]
+    # VMCS-like pages (zero VMX-abort indicator), by revision id, most first;
+    # only the revision ids the database knows for this CPU are asked for.
+    pages = Counter(c.revision_id for c in scan.candidates if not c.abort)
+    known = {k.revision_id for k in db.of_cpu(vendor, sig)}
+    revisions: list[int | None] = sorted(
+        (r for r in pages if r in known), key=lambda r: (-pages[r], r)
+    )
+    out["revision_ids_in_dump"] = {f"{r:x}": pages[r] for r in revisions}
+    if not revisions:
+        revisions = [None]
+    answers = []
+    try:
+        for rev in revisions:
+            q = Query(vendor, sig, mc, rev)
+            decision = serve(db, q, strict)
+            answers.append(f"{q.describe()}: {decision.action}: {decision.reason}")
+            if decision.action == SERVE and decision.text is not None:
+                break
+        else:
+            raise CrashError(
+                f"no VMCSINFO for this dump: neither --vmcsinfo, a note in the dump nor a file "
+                f"beside it; the kernel log of the dump identifies the CPU as "
+                f"{describe_cpu(identity)} ("
+                + " | ".join(identity["evidence"])
+                + "); "
+                + (
+                    "no VMCS-like page of the dump carries a revision id the database has for "
+                    "it, so it was asked without one; "
+                    if revisions == [None]
+                    else ""
+                )
+                + f"the database {db_dir} answered: "
+                + "; ".join(answers),
+                EXIT_NO_VMCSINFO,
+            )
+    except FleetDbError as e:
+        raise CrashError(f"the database cannot be read: {e}", EXIT_NO_VMCSINFO) from e
+    if decision.key is None or decision.text is None:  # serve() gives both with SERVE
+        raise CrashError(f"the database {db_dir} served no text", EXIT_NO_VMCSINFO)
+    layout = _layout(decision.text, f"database {db_dir} entry {decision.key.id}")
+    out.update(
+        key=decision.key.id,
+        digest=decision.digest,
+        basis=decision.basis,
+        reason=decision.reason,
+        revision_id=rev,
+        answers=answers,
+        evidence=identity["evidence"],
+    )
+    return layout, out
+
+
+def analyze(
+    path: str,
+    vmcsinfo_file: str | None = None,
+    nofollow: bool = False,
+    db: str | None = None,
+    strict: bool = False,
+) -> dict:
     """The CONTRACT 4 report of the dump at path (raises CrashError). With
     nofollow (a root-run module), the dump is opened only as a regular file,
-    never through a symbolic link."""
+    never through a symbolic link. db: the fleet database, asked only when
+    neither the option, a note nor a file gives the VMCSINFO (strict: never
+    the layout of another microcode revision)."""
     dump_path, side = locate(path)
+    if db is not None and not os.path.isdir(db):
+        raise CrashError(f"--db {db}: no database directory there")
     option = None
     if vmcsinfo_file:
         option = _layout(read_small(vmcsinfo_file, "VMCSINFO file"), vmcsinfo_file)
@@ -148,6 +275,10 @@ def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False)
             info["notes"] = len(notes)
         elif file_layout is not None:
             layout, source, where = file_layout, "file", side
+        elif db is not None:
+            layout, info["database"] = from_database(dump, scan, db, strict)
+            source = "database"
+            where = f"database {db}, key {info['database']['key']}"
         else:
             tried = [
                 "--vmcsinfo (not given)",
@@ -216,6 +347,12 @@ def analyze(path: str, vmcsinfo_file: str | None = None, nofollow: bool = False)
             report["vmcsinfo"]["file_digest"] = file_layout.digest()
         if file_error:
             report["vmcsinfo"]["file_error"] = file_error
+        if db is not None and source != "database":
+            report["vmcsinfo"]["database"] = {
+                "dir": db,
+                "used": False,
+                "reason": f"not needed: the VMCSINFO came from the {source} ({where})",
+            }
         if notes and file_layout is not None and note[2].digest() != file_layout.digest():
             report["vmcsinfo"]["disagree"] = (
                 f"the note in the dump ({note[2].digest()[:16]}) and {side} "
@@ -539,6 +676,21 @@ def render(report: dict, verbose: bool = False) -> str:
             else ""
         ),
     ]
+    dbi = vi.get("database")
+    if dbi and dbi.get("used"):
+        ident = dbi["identity"]
+        lines.append(
+            f"database  key {dbi['key']}, digest {dbi['digest'][:16]} ({dbi['basis']}: "
+            f"{dbi['reason']})"
+        )
+        lines.append(
+            f"cpu       {describe_cpu(ident)}: from the dump's kernel log "
+            f"({dbi['log_records']} records)"
+        )
+        for e in dbi["evidence"]:
+            lines.append(f"evidence  {e}")
+    elif dbi:
+        lines.append(f"database  {dbi['dir']}: {dbi['reason']}")
     if vi.get("disagree"):
         lines.append(f"WARNING   {vi['disagree']}")
     if vi.get("file_error"):
@@ -741,6 +893,13 @@ def main(argv: list[str] | None = None) -> int:
         description="Find every guest VMCS in a KVM host's crash dump and decode it.",
     )
     p.add_argument("--vmcsinfo", metavar="FILE", help="VMCSINFO text to decode with (CONTRACT 2)")
+    p.add_argument(
+        "--db",
+        metavar="DIR",
+        help="fleet VMCSINFO database (vmcsinfo-db) for a dump with neither note nor file: the "
+        "CPU is identified from the dump's kernel log and VMCS pages (other microcode "
+        "revisions only with the database's evidence, as vmcsinfo-db lookup without --strict)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object on stdout (CONTRACT 4)")
     p.add_argument("--verbose", action="store_true", help="say why each candidate was rejected")
     p.add_argument(
@@ -748,7 +907,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     try:
-        report = analyze(args.dump, args.vmcsinfo)
+        report = analyze(args.dump, args.vmcsinfo, db=args.db)
     except CrashError as e:
         sys.stderr.write(f"vmcsinfo-crash: {e}\n")
         return e.exit_code

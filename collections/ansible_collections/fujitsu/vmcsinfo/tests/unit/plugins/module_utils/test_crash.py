@@ -506,3 +506,179 @@ def test_list_dumps_names_an_incomplete_dump(tmp_path: Path) -> None:
     (items,) = crash.list_dumps(str(tmp_path))
     assert items["dump_file"] == str(d / "vmcore-incomplete")
     assert "kdump did not finish saving this dump" in items["error"]
+
+
+# -- --db DIR: a dump with neither note nor file, served from the fleet database --
+
+
+def db_dump(
+    tmp_path: Path, with_note: bool = False, log: list[bytes] | None = None, ring: bool = True
+) -> Path:
+    """A dump directory: memory() (its VMCS pages; the note when asked) plus the
+    kernel's printk ring holding the Bochs boot messages, no file beside it."""
+    pages, _where = memory(with_note=with_note)
+    extra: dict[str, str] = {}
+    if ring:
+        recs = [dumpgen.PrintkRecord(t, ts_nsec=i * 10**7) for i, t in enumerate(log or BOOT)]
+        pages, extra = dumpgen.ring_memory(dumpgen.printk_ring(recs, 6, 12), pages=pages)
+    d = tmp_path / "crash" / "202612011151"
+    d.mkdir(parents=True)
+    dumpgen.write_info(d, pages, "kdump-zlib", dumpgen.vmcoreinfo(extra))
+    return d
+
+
+BOOT = dumpgen.BOCHS_BOOT_LOG
+
+
+def seeded_db(tmp_path: Path, *texts: str) -> Path:
+    import contextlib
+    import io
+
+    from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import fleetdb
+
+    db = tmp_path / "db"
+    files = []
+    for i, t in enumerate(texts or (BOCHS_TEXT,)):
+        f = tmp_path / f"seed-{i}.vmcsinfo"
+        f.write_text(t)
+        files.append(str(f))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert fleetdb.main(["--db", str(db), "add", "--kind", "seed", *files]) == 0
+    return db
+
+
+def test_db_serves_a_dump_without_note_or_file(tmp_path: Path, capsys) -> None:
+    d, db = db_dump(tmp_path), seeded_db(tmp_path)
+    assert crash.main(["--json", "--db", str(db), str(d)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    vi = report["vmcsinfo"]
+    assert vi["source"] == "database" and vi["digest"] == BOCHS.digest()
+    assert vi["revision_id"] == 0x2B and "note_paddr" not in vi
+    dbi = vi["database"]
+    assert dbi["used"] and dbi["key"] == "GenuineIntel/306c3/0/2b/1000"
+    assert dbi["digest"] == BOCHS.digest() and dbi["basis"] == "exact"
+    assert dbi["identity"]["signature"] == 0x306C3 and dbi["identity"]["vendor"] == "GenuineIntel"
+    assert dbi["revision_ids_in_dump"] == {"2b": 3} and dbi["revision_id"] == 0x2B
+    assert len(dbi["evidence"]) == 2 and "smpboot: CPU0: Intel(R) Core(TM)" in dbi["evidence"][0]
+    assert isinstance(report["rejected"], int)
+    # the same guest as decoded with the note
+    pages, _where = memory()
+    with_note = crash.analyze(str(write(tmp_path, pages, "elf")))
+    assert [v["fields"] for v in report["vmcs"]] == [v["fields"] for v in with_note["vmcs"]]
+    assert crash.main(["--db", str(db), str(d)]) == 0
+    text = capsys.readouterr().out
+    assert "VMCSINFO  from database (database " in text
+    assert "database  key GenuineIntel/306c3/0/2b/1000, digest " in text
+    assert "cpu       vendor GenuineIntel, signature 306c3, microcode 0" in text
+    assert "evidence  [    0.050000] smpboot: CPU0: Intel(R) Core(TM) i7-4770" in text
+
+
+def test_db_asks_for_the_revision_ids_of_the_dump(tmp_path: Path) -> None:
+    """Two layouts for the CPU (revision ids 2b and 2c): the dump's VMCS pages
+    say which; without them the lookup would be ambiguous."""
+    other = BOCHS_TEXT.replace("REVISION_ID=2b", "REVISION_ID=2c").replace(
+        "VMX_BASIC=d810000000002b", "VMX_BASIC=d810000000002c"
+    )
+    d, db = db_dump(tmp_path), seeded_db(tmp_path, other, BOCHS_TEXT)
+    report = crash.analyze(str(d), db=str(db))
+    assert report["vmcsinfo"]["database"]["key"] == "GenuineIntel/306c3/0/2b/1000"
+    assert len(report["vmcs"]) == 2
+
+
+def test_db_other_microcode_with_evidence(tmp_path: Path) -> None:
+    texts = [BOCHS_TEXT.replace("MICROCODE=0\n", f"MICROCODE={m}\n") for m in ("1", "2")]
+    d, db = db_dump(tmp_path), seeded_db(tmp_path, *texts)
+    report = crash.analyze(str(d), db=str(db))
+    dbi = report["vmcsinfo"]["database"]
+    assert dbi["basis"] == "other-microcode" and dbi["key"] == "GenuineIntel/306c3/1/2b/1000"
+    with pytest.raises(crash.CrashError) as e:
+        crash.analyze(str(d), db=str(db), strict=True)
+    assert e.value.exit_code == 3 and "--strict" in str(e.value)
+
+
+def test_db_nothing_served_says_what_was_tried(tmp_path: Path, capsys) -> None:
+    d = db_dump(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert crash.main(["--db", str(empty), str(d)]) == 3
+    err = capsys.readouterr().err
+    assert "neither --vmcsinfo, a note in the dump nor a file beside it" in err
+    assert "identifies the CPU as vendor GenuineIntel, signature 306c3, microcode 0" in err
+    assert "smpboot: CPU0" in err and "the database has nothing for vendor GenuineIntel" in err
+    # another CPU's layout only
+    db = seeded_db(tmp_path, BOCHS_TEXT.replace("CPU_SIGNATURE=306c3", "CPU_SIGNATURE=306c4"))
+    assert crash.main(["--db", str(db), str(d)]) == 3
+    assert "answered: vendor GenuineIntel signature 306c3 microcode 0: unknown" in (
+        capsys.readouterr().err
+    )
+
+
+def test_db_identity_not_in_the_log(tmp_path: Path, capsys) -> None:
+    db = seeded_db(tmp_path)
+    d = db_dump(tmp_path / "a", log=[line for line in BOOT if b"microcode: Current" not in line])
+    assert crash.main(["--db", str(db), str(d)]) == 3
+    err = capsys.readouterr().err
+    assert "does not say the CPU's microcode" in err and "was not asked" in err
+    d = db_dump(tmp_path / "b", ring=False)
+    assert crash.main(["--db", str(db), str(d)]) == 3
+    assert "kernel log of the dump cannot be read (VMCOREINFO lacks" in capsys.readouterr().err
+
+
+def test_db_not_needed_when_the_note_is_there(tmp_path: Path, capsys) -> None:
+    d, db = db_dump(tmp_path, with_note=True), seeded_db(tmp_path)
+    assert crash.main(["--json", "--db", str(db), str(d)]) == 0
+    vi = json.loads(capsys.readouterr().out)["vmcsinfo"]
+    assert vi["source"] == "note"
+    assert vi["database"] == {
+        "dir": str(db),
+        "used": False,
+        "reason": f"not needed: the VMCSINFO came from the note (ELF note at {0x200 * PAGE:#x})",
+    }
+    (d / "vmcsinfo").write_text(BOCHS_TEXT)  # and the file wins over the database too
+    d2 = db_dump(tmp_path / "f")
+    (d2 / "vmcsinfo").write_text(BOCHS_TEXT)
+    assert crash.main(["--db", str(db), str(d2)]) == 0
+    assert "database  " + str(db) + ": not needed: the VMCSINFO came from the file" in (
+        capsys.readouterr().out
+    )
+
+
+def test_db_not_a_directory_is_bad_usage(tmp_path: Path, capsys) -> None:
+    d = db_dump(tmp_path)
+    assert crash.main(["--db", str(tmp_path / "nodb"), str(d)]) == 2
+    assert "--db" in capsys.readouterr().err
+
+
+def test_db_with_a_mangled_kernel_log_never_crashes(tmp_path: Path) -> None:
+    """Junk in the ring's pages: served, or exit 3 saying why; nothing else."""
+    db = seeded_db(tmp_path)
+    recs = [dumpgen.PrintkRecord(t, ts_nsec=i * 10**7) for i, t in enumerate(BOOT)]
+    ring = dumpgen.printk_ring(recs, 6, 12)
+    base, _where = memory(with_note=False)
+    for seed in range(25):
+        rnd = random.Random(seed)
+        pages, extra = dumpgen.ring_memory(ring, rnd.choice(["static", "dynamic"]), dict(base))
+        ring_pfns = sorted(set(pages) - set(base))
+        for _n in range(rnd.randint(1, 40)):
+            pfn = rnd.choice(ring_pfns)
+            page = bytearray(pages[pfn])
+            o = rnd.randrange(PAGE - 8)
+            page[o : o + 8] = rnd.randbytes(8)
+            pages[pfn] = bytes(page)
+        d = tmp_path / f"m{seed}"
+        d.mkdir()
+        dumpgen.write_info(d, pages, "elf", dumpgen.vmcoreinfo(extra))
+        try:
+            report = crash.analyze(str(d), db=str(db))
+        except crash.CrashError as e:
+            assert e.exit_code == 3 and str(e)
+        else:
+            assert report["vmcsinfo"]["source"] == "database"
+
+
+def test_db_corrupt_index_is_exit_3_naming_it(tmp_path: Path, capsys) -> None:
+    d, db = db_dump(tmp_path), seeded_db(tmp_path)
+    (db / "index.json").write_text("{not json")
+    assert crash.main(["--db", str(db), str(d)]) == 3
+    err = capsys.readouterr().err
+    assert "the database cannot be read" in err and "index.json" in err
