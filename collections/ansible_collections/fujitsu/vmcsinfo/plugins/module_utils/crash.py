@@ -26,6 +26,22 @@ served: exit 3 naming the identity found and the database's answer. With a
 VMCSINFO from the option, the note or the file, the database is not opened
 and vmcsinfo.database says it was not needed. A --db that is not a directory
 is bad usage (exit 2); a corrupt database when it is needed is exit 3.
+
+Partial layouts (issue 12): when the database serves no full layout for the
+dump's CPU (for whatever reason: unknown, ambiguous, conflict, other
+microcode without evidence), its partial entries (published layouts of real
+CPUs, `vmcsinfo-db import`, never served to a host) of the dump's CPU vendor
+whose revision id a VMCS-like page of the dump carries are tried: each
+decodes the candidates on a copy of the scan, and the one used is the first
+of: one that finds a VMCS, then the closest CPU identity (same signature,
+same family and model, revision id only: the signature of a partial entry is
+an assumption of its import), then the most VMCSes found, then the most
+fields. vmcsinfo.source is then "database-partial", vmcsinfo.partial is true
+and vmcsinfo.database says the entry (key, digest, field count, its
+provenance sources), how it matched, the database's answers for the full
+layout and every partial entry tried. The VMCSes hold only the fields the
+partial layout has. strict (the library's) never falls back to a partial
+layout.
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ import os
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.dmesg import (
     DmesgError,
@@ -65,6 +82,7 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsscan import (
     SEGMENTS,
+    ScanResult,
     collect,
     resolve,
 )
@@ -191,6 +209,12 @@ def from_database(dump: Dump, scan, db_dir: str, strict: bool = False) -> tuple[
             if decision.action == SERVE and decision.text is not None:
                 break
         else:
+            partial = None if strict else _partial_layout(db, dump, scan, identity)
+            if partial is not None and partial[0] is not None:
+                layout, pinfo = partial
+                out.update(pinfo, answers=answers, evidence=identity["evidence"])
+                return layout, out
+            tried_partial = partial[1] if partial is not None else None
             raise CrashError(
                 f"no VMCSINFO for this dump: neither --vmcsinfo, a note in the dump nor a file "
                 f"beside it; the kernel log of the dump identifies the CPU as "
@@ -204,7 +228,8 @@ def from_database(dump: Dump, scan, db_dir: str, strict: bool = False) -> tuple[
                     else ""
                 )
                 + f"the database {db_dir} answered: "
-                + "; ".join(answers),
+                + "; ".join(answers)
+                + (f"; {tried_partial}" if tried_partial else ""),
                 EXIT_NO_VMCSINFO,
             )
     except FleetDbError as e:
@@ -222,6 +247,94 @@ def from_database(dump: Dump, scan, db_dir: str, strict: bool = False) -> tuple[
         evidence=identity["evidence"],
     )
     return layout, out
+
+
+_MATCHES = ("signature", "model", "revision-id")
+
+
+def _partial_layout(db: Db, dump: Dump, scan: ScanResult, identity: dict) -> tuple:
+    """(layout, vmcsinfo.database members) of the partial entry to decode the dump with,
+    or (None, why none) when the database has partial entries but none fits the dump's
+    VMCS-like pages, or None when it has none at all (see the module's docstring)."""
+    vendor, sig = identity["vendor"], identity["signature"]
+    pages = Counter(c.revision_id for c in scan.candidates if not c.abort)
+    entries = []
+    any_partial = False
+    for key in db.keys():
+        rec = db.record(key)
+        if rec is None:
+            continue
+        for digest in sorted(rec["digests"]):
+            if not rec["digests"][digest]["partial"]:
+                continue
+            any_partial = True
+            if key.vendor != vendor or key.revision_id not in pages:
+                continue
+            if key.signature == sig:
+                match = "signature"
+            elif key.signature >> 4 == sig >> 4:
+                match = "model"
+            else:
+                match = "revision-id"
+            entries.append((key, digest, match))
+    if not entries:
+        if not any_partial:
+            return None
+        revs = ", ".join(f"{r:x}" for r in sorted(pages)) or "none"
+        return None, (
+            f"its partial layouts (never served to hosts) fit none of the revision ids of the "
+            f"dump's VMCS-like pages ({revs}) for vendor {vendor}"
+        )
+    tried = []
+    for key, digest, match in entries:
+        layout = _layout(db.text(key, digest), f"database {db.path} entry {key.id}")
+        trial = ScanResult(
+            scan.notes, scan.bad_notes, [replace(c, reasons=[]) for c in scan.candidates]
+        )
+        resolve(trial, dump, layout)
+        found = sum(1 for v in trial.vmcs if not v.nested)
+        tried.append((key, digest, match, layout, found))
+    tried.sort(
+        key=lambda t: (t[4] == 0, _MATCHES.index(t[2]), -t[4], -len(t[3].fields), t[0], t[1])
+    )
+    key, digest, match, layout, found = tried[0]
+    sources = []
+    for p in db.provenance(key, digest):
+        who = p.get("source") or p.get("host")
+        if who and who not in sources:
+            sources.append(who)
+    how = {
+        "signature": f"the dump's CPU signature {sig:x}",
+        "model": f"the family and model of the dump's CPU signature {sig:x} (another stepping)",
+        "revision-id": f"the revision id {key.revision_id:x} only (its CPU signature "
+        f"{key.signature:x} is not the dump's {sig:x})",
+    }[match]
+    info = {
+        "key": key.id,
+        "digest": digest,
+        "basis": "partial",
+        "partial": True,
+        "match": match,
+        "field_count": len(layout.fields),
+        "revision_id": key.revision_id,
+        "sources": sources,
+        "reason": (
+            f"no full layout may be served; decoded with the partial layout {key.id} "
+            f"{digest[:12]} ({len(layout.fields)} fields), matched by {how}: a partial "
+            "published layout, never served to a host; fields it lacks are not decoded"
+        ),
+        "partial_tried": [
+            {
+                "key": k.id,
+                "digest": d,
+                "match": m,
+                "field_count": len(lay.fields),
+                "vmcs_found": n,
+            }
+            for k, d, m, lay, n in tried
+        ],
+    }
+    return layout, info
 
 
 def analyze(
@@ -277,8 +390,13 @@ def analyze(
             layout, source, where = file_layout, "file", side
         elif db is not None:
             layout, info["database"] = from_database(dump, scan, db, strict)
-            source = "database"
-            where = f"database {db}, key {info['database']['key']}"
+            partial = bool(info["database"].get("partial"))
+            source = "database-partial" if partial else "database"
+            where = f"database {db}, key {info['database']['key']}" + (
+                ", a partial layout" if partial else ""
+            )
+            if partial:
+                info["partial"] = True
         else:
             tried = [
                 "--vmcsinfo (not given)",
@@ -347,7 +465,7 @@ def analyze(
             report["vmcsinfo"]["file_digest"] = file_layout.digest()
         if file_error:
             report["vmcsinfo"]["file_error"] = file_error
-        if db is not None and source != "database":
+        if db is not None and source not in ("database", "database-partial"):
             report["vmcsinfo"]["database"] = {
                 "dir": db,
                 "used": False,
@@ -683,6 +801,15 @@ def render(report: dict, verbose: bool = False) -> str:
             f"database  key {dbi['key']}, digest {dbi['digest'][:16]} ({dbi['basis']}: "
             f"{dbi['reason']})"
         )
+        if dbi.get("partial"):
+            lines.append(
+                f"PARTIAL   a partial published layout: {dbi['field_count']} fields, matched by "
+                f"{dbi['match']}; only those fields are decoded (from "
+                + ("; ".join(dbi["sources"]) or "?")
+                + ")"
+            )
+            for a in dbi["answers"]:
+                lines.append(f"full      {a}")
         lines.append(
             f"cpu       {describe_cpu(ident)}: from the dump's kernel log "
             f"({dbi['log_records']} records)"

@@ -438,6 +438,7 @@ class Db:
     index: dict = field(default_factory=empty_index)
     _texts: dict = field(default_factory=dict, repr=False)
     _by_cpu: dict | None = field(default=None, repr=False)
+    _conflicts: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: str, must_exist: bool = True) -> Db:
@@ -581,9 +582,16 @@ def _provenance_text(db: Db, key: Key, digest: str) -> str:
 
 
 def describe_conflict(db: Db, key: Key) -> str:
-    digests = db.digests(key)
-    sides = [f"{d} [{_provenance_text(db, key, d)}]" for d in digests]
-    return f"{key.describe()} is in conflict: {len(digests)} layouts, " + " vs ".join(sides)
+    """Both (all) sides of a conflict with their provenance; computed once per key and
+    loaded database (a fleet asks for a conflicting key once per host)."""
+    cached = db._conflicts.get(key)
+    if cached is None:
+        digests = db.digests(key)
+        sides = [f"{d} [{_provenance_text(db, key, d)}]" for d in digests]
+        cached = db._conflicts[key] = (
+            f"{key.describe()} is in conflict: {len(digests)} layouts, " + " vs ".join(sides)
+        )
+    return cached
 
 
 def serve(db: Db, query: Query, strict: bool = False) -> Decision:
@@ -705,6 +713,11 @@ class MergeResult:
     added: list[Outcome] = field(default_factory=list)
     already: list[Outcome] = field(default_factory=list)
     conflicts: list[Outcome] = field(default_factory=list)
+    # (item index, the microcode_changes record it added)
+    drift: list[tuple[int, dict]] = field(default_factory=list)
+    # Whether the database changed (an entry, a provenance record, a drift record, the
+    # conflicts); when not, nothing was written.
+    changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -741,6 +754,10 @@ def _prepare(n: int, text: object, provenance: Mapping, parsed: dict) -> _Item:
     partial = prov.pop("partial", False)
     if not isinstance(partial, bool):
         raise FleetDbError(f"{label}: provenance 'partial' must be true or false")
+    if info.extra.get("PARTIAL", "0") != "0":
+        # A text that says it is partial (PARTIAL=1, as `import` writes it) is never made
+        # servable by an `add` that forgot --partial.
+        partial = True
     prov.setdefault("kind", "import")
     if "platform_id" not in prov and "PLATFORM_ID" in info.extra:
         prov["platform_id"] = info.extra["PLATFORM_ID"]
@@ -871,12 +888,17 @@ def merge(db_dir: str, items: Iterable[tuple[str, Mapping]]) -> MergeResult:
             if ident not in ids:
                 ids.add(ident)
                 drec["provenance"].append(item.provenance)
+                result.changed = True
             partial = "partial" in item.provenance
             if not partial:
+                if drec["partial"]:
+                    result.changed = True
                 drec["partial"] = False
                 fam = families.setdefault(item.key.family(), {})
                 if fam and item.key.microcode not in fam:
-                    index["microcode_changes"].append(_drift(item, fam))
+                    change = _drift(item, fam)
+                    index["microcode_changes"].append(change)
+                    result.drift.append((n, change))
                 fam.setdefault(item.key.microcode, set()).add(digest)
             created.append((n, is_new))
         # The conflicts, recomputed from the keys.
@@ -887,6 +909,8 @@ def merge(db_dir: str, items: Iterable[tuple[str, Mapping]]) -> MergeResult:
             if len(digests) > 1:
                 at = old.get(kid, {}).get("detected_at") or now_utc()
                 conflicts[kid] = {"detected_at": at, "digests": digests}
+        if conflicts != old:
+            result.changed = True
         index["conflicts"] = conflicts
         for n, is_new in created:
             item = prepared[n]
@@ -906,7 +930,9 @@ def merge(db_dir: str, items: Iterable[tuple[str, Mapping]]) -> MergeResult:
                 result.added.append(outcome)
             else:
                 result.already.append(outcome)
-        _write(db_dir, index, new_entries, created_dir)
+        result.changed = result.changed or bool(new_entries or result.drift)
+        if result.changed or created_dir:
+            _write(db_dir, index, new_entries, created_dir)
     return result
 
 
@@ -979,6 +1005,34 @@ def _cmd_add(args: argparse.Namespace) -> int:
             "never served\n"
         )
     return EXIT_CONFLICT
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Partial published layouts (fleetimport): every FILE converted first (one that does
+    not convert: exit 2, nothing written), then one merge, kind import, partial."""
+    # Imported here: fleetimport imports this module (FleetDbError).
+    from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils import fleetimport
+
+    items, conversions = [], []
+    for path in args.files:
+        conv = fleetimport.convert(args.format, _read_input(path), path)
+        source = conv.source if not args.source else f"{args.source}; {conv.source}"
+        prov = {"kind": "import", "partial": True, "source": source, "label": path}
+        items.append((conv.text, prov))
+        conversions.append(conv)
+    result = merge(args.db, items)
+    for conv in conversions:
+        for name, why in conv.skipped:
+            sys.stderr.write(f"vmcsinfo-db: {conv.path}: not taken: {name}: {why}\n")
+    outcomes = sorted([*result.added, *result.already], key=lambda o: o.item)
+    for o in outcomes:
+        conv = conversions[o.item]
+        what = "imported" if o.created else "already there"
+        sys.stdout.write(
+            f"{what} {o.label}: {o.key.id} {o.digest[:12]} partial, {len(conv.info.fields)} "
+            f"fields ({len(conv.skipped)} not taken), never served\n"
+        )
+    return EXIT_OK
 
 
 def _cmd_lookup(args: argparse.Namespace) -> int:
@@ -1074,6 +1128,21 @@ def main(argv: list[str] | None = None) -> int:
         "--partial", action="store_true", help="partial published layouts: stored, never served"
     )
     add.add_argument("files", metavar="FILE", nargs="+")
+    imp = sub.add_parser(
+        "import",
+        help="import partial published layouts (Volatility 3, actaeon, vmcsreverse): stored, "
+        "listed, never served; for the offline dump reader",
+        epilog="Exit 0: every file imported or already there; 2: a file that does not convert "
+        "(nothing of that call is written).",
+    )
+    imp.add_argument(
+        "--format",
+        required=True,
+        choices=("volatility", "actaeon", "vmcsreverse"),
+        help="the files' format",
+    )
+    imp.add_argument("--source", metavar="TEXT", help="where the files came from (provenance)")
+    imp.add_argument("files", metavar="FILE", nargs="+")
     look = sub.add_parser(
         "lookup",
         help="print the VMCSINFO served for a CPU",
@@ -1093,6 +1162,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "add":
             return _cmd_add(args)
+        if args.command == "import":
+            return _cmd_import(args)
         if args.command == "lookup":
             return _cmd_lookup(args)
         return _cmd_list(args)

@@ -729,3 +729,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     } | {"0"}
     leftovers = [n for n in os.listdir(db_dir) if n.startswith(".index.json.")]
     assert leftovers == []
+
+
+def test_a_text_saying_partial_stays_partial_without_the_option(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    text = variant(signature=0x906ED).replace("FIELD_COUNT=", "PARTIAL=1\nFIELD_COUNT=", 1)
+    fleetdb.merge(str(db), [(text, {"kind": "import", "source": "vmcsreverse"})])
+    loaded = fleetdb.Db.load(str(db))
+    (key,) = loaded.keys()
+    assert loaded.digests(key) == [] and len(loaded.digests(key, partial=True)) == 1
+    decision = fleetdb.serve(loaded, fleetdb.Query(INTEL, 0x906ED, 0))
+    assert decision.action == fleetdb.UNKNOWN and "partial" in decision.reason
