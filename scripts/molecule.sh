@@ -35,9 +35,12 @@ t0=$SECONDS
 # shellcheck source=ansible-env.sh
 . "$here/ansible-env.sh"
 
-if [ "$scenario" = container ]; then
+export VMCSINFO_TOP=$top
+if [ "$scenario" = container ] || [ "$scenario" = fleetdb ]; then
 	VMCSINFO_CONTAINER_IMAGE=$("$here/container-image.sh")
 	export VMCSINFO_CONTAINER_IMAGE
+fi
+if [ "$scenario" = container ]; then
 	export VMCSINFO_APT_ARCHIVES=${VMCSINFO_APT_ARCHIVES:-${XDG_CACHE_HOME:-$HOME/.cache}/vmcsinfo/apt-archives}
 	# The two Debian kernels the scenario builds for (the newest 6.1 and 6.12
 	# that bookworm's apt sources carry, as for the kbuild and Bochs tests).
@@ -48,12 +51,14 @@ fi
 
 if [ "$scenario" = vm ]; then
 	# The lab VM of this scenario has its own run state, apart from make demo's.
-	export VMCSINFO_TOP=$top
 	export VMCSINFO_LAB_STATE=${VMCSINFO_LAB_STATE:-$top/build/lab-molecule}
-	# What the VM gets as its supplied VMCSINFO (TCG has no VMX to probe): the
-	# Bochs VMX CPU's, probed again only when the module source changed.
-	VMCSINFO_SUPPLIED=$("$here/vmx-probe-result.sh")
-	export VMCSINFO_SUPPLIED
+	# The VM's fleet database (TCG has no VMX to probe): a fresh copy of the
+	# seed database (db/seed, make vmx-seed), which serves it the Bochs
+	# Haswell layout because the scenario's inventory says so (serve_as).
+	export VMCSINFO_LAB_DB=$VMCSINFO_LAB_STATE/vmcsinfo-db
+	mkdir -p "$VMCSINFO_LAB_STATE"
+	rm -rf "$VMCSINFO_LAB_DB"
+	cp -a "$top/db/seed" "$VMCSINFO_LAB_DB"
 fi
 
 # Deterministic scenario discovery (molecule would fall back to COLL/molecule/

@@ -27,14 +27,19 @@ step_sim_suite() { make -s -C "$modsrc" sim sim-test; }
 step_pytest() { "$venv/pytest" -q; }
 step_lint_ansible() { scripts/lint-ansible.sh; }
 step_molecule_container() { scripts/molecule.sh container; }
+# The fleet database with nine hosts (fake roots in plain containers).
+step_molecule_fleetdb() { scripts/molecule.sh fleetdb; }
 # The built tarball, installed alone: ansible-doc, and its playbook in check mode.
 step_collection() { scripts/collection-test.sh; }
+# execution-environment.yml through `ansible-builder create` (offline): the
+# context names ansible-core, jmespath, drgn and the collection, pinned.
+step_ee() { scripts/ee-check.sh; }
 step_kbuild() { scripts/kbuild-test.sh 6.1 6.12; }
 step_vmx_probe() { tests/vmx/vmx-probe.sh; }
 step_vmx_kvm() { tests/vmx/vmx-kvm.sh; }
 step_vmx_crash() { tests/vmx/vmx-crash.sh; }
-# After vmx-probe (same lane): the VM gets the Bochs probe's VMCSINFO as its
-# supplied one.
+# After vmx-probe (same lane, for the CPU it leaves idle): the VM is served the
+# seed database's Bochs Haswell layout.
 step_molecule_vm() { scripts/molecule.sh vm; }
 step_bare_machine() { tests/bare/bare-machine.sh; }
 
@@ -46,7 +51,7 @@ step_bare_machine() { tests/bare/bare-machine.sh; }
 lanes=(
 	"vmx-probe molecule-vm"
 	"molecule-container"
-	"lint-python lint-shell checkpatch sim-suite bare-machine pytest lint-ansible collection kbuild vmx-kvm vmx-crash"
+	"lint-python lint-shell checkpatch sim-suite bare-machine pytest lint-ansible collection ee molecule-fleetdb kbuild vmx-kvm vmx-crash"
 )
 all=$(printf '%s ' "${lanes[@]}")
 steps=" ${TEST_STEPS:-$all} "
@@ -71,7 +76,7 @@ prepare() {
 			scripts/kernels.sh headers "$s" >/dev/null && scripts/kernels.sh image "$s" >/dev/null || return 1
 		done ;;
 	esac
-	case $steps in *" molecule-container "* | *" bare-machine "* | *" collection "*)
+	case $steps in *" molecule-container "* | *" molecule-fleetdb "* | *" bare-machine "* | *" collection "*)
 		. scripts/podman-env.sh && scripts/container-image.sh >/dev/null || return 1 ;;
 	esac
 	case $steps in *" molecule-vm "*) scripts/lab-vm.sh image >/dev/null || return 1 ;; esac

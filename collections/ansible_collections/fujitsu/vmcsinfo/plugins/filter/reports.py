@@ -59,9 +59,24 @@ def summary_line(summary):
         raise AnsibleFilterError(f"summary_line expects a host's summary (a dict), not {summary!r}")
     if summary:
         summary = dict(summary)
-        for key in ("kdump_ready", "reboot_needed"):
+        for key in ("kdump_ready", "reboot_needed", "stale"):
             summary[key] = _bool(summary.get(key), key)
+        db = summary.get("database")
+        if db is not None and not isinstance(db, dict):
+            raise AnsibleFilterError(f"summary_line: database must be a dict or null, not {db!r}")
+        if db:
+            summary["database"] = {**db, "conflict": _bool(db.get("conflict"), "conflict")}
     return reports.summary_line(summary)
+
+
+def database_summary(status):
+    if status is not None and not isinstance(status, dict):
+        raise AnsibleFilterError(
+            f"database_summary expects a host's vmcsinfo_db_status (a dict), not {status!r}"
+        )
+    if status:
+        status = {**status, "conflict": _bool(status.get("conflict"), "conflict")}
+    return reports.database_summary(status)
 
 
 def kdump_reboot_required(
@@ -132,6 +147,7 @@ class FilterModule:
             "module_summary": module_summary,
             "run_summary": run_summary,
             "summary_line": summary_line,
+            "database_summary": database_summary,
             "kdump_reboot_required": kdump_reboot_required,
             "kdump_ready": kdump_ready,
             "kdump_reasons": kdump_reasons,

@@ -50,7 +50,7 @@ import yaml
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
-ROLES = ("vmcsinfo_build", "vmcsinfo_load", "vmcsinfo_kdump")
+ROLES = ("vmcsinfo_build", "vmcsinfo_load", "vmcsinfo_db", "vmcsinfo_kdump")
 
 
 def collection_root() -> Path:

@@ -19,10 +19,13 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import (
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import (
     CPUINFO_LIMIT,
+    HostFileError,
+    read_ascii,
     read_text,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import (
     CPUINFO,
+    DATABASE,
     LOAD_RESULT,
     OSRELEASE,
     PROBE,
@@ -32,11 +35,16 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import 
     Origin,
     load_vmcsinfo,
     read_load_result,
+    served_staleness,
     staleness,
     state_paths,
     under,
 )
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import Vmcsinfo
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
+    Vmcsinfo,
+    VmcsinfoError,
+    parse,
+)
 
 MODULE_FILES = ("vmcsinfo.ko", "vmcsinfo.ko.xz", "vmcsinfo.ko.zst", "vmcsinfo.ko.gz")
 PREFERRED_DIRS = ("updates/dkms", "updates", "extra")
@@ -200,6 +208,9 @@ def snapshot_facts(snap_path: str, exists: bool, origin: Origin | None) -> dict:
         "kernel": o.kernel,
         "boot_id": o.boot_id,
         "saved_at": o.saved_at,
+        "db_key": o.db_key,
+        "digest": o.digest,
+        "served_for": o.served_for,
     }
 
 
@@ -220,6 +231,13 @@ def what_snapshot(snapshot: dict) -> str:
         src = snapshot["source"] or "an unnamed source"
         when = f", installed {snapshot['saved_at']}" if snapshot["saved_at"] else ""
         return f"the VMCSINFO supplied from {src} (not probed on this host{when})"
+    if o == DATABASE:
+        src = snapshot["source"] or "an unnamed database"
+        when = f", installed {snapshot['saved_at']}" if snapshot["saved_at"] else ""
+        return (
+            f"the VMCSINFO served from the fleet database {src} (key {snapshot['db_key']}, "
+            f"not probed on this host{when})"
+        )
     if o:
         return f"the snapshot of origin {o}"
     return "the snapshot (origin unknown: no vmcsinfo.origin beside it)"
@@ -252,13 +270,24 @@ def gather(root: str, snapshot_dir: str = STATE_DIR, modinfo: Modinfo | None = N
         if snap_info is not None:
             source, info = "snapshot", snap_info
             reason = f"{cause}; using {what_snapshot(snapshot)} in {snap_path}"
+            if snapshot["origin"] == DATABASE:
+                if snapshot["digest"] == snap_info.digest():
+                    source = "database"
+                else:
+                    reason += (
+                        f" (but its layout digest {snap_info.digest()} is not the DIGEST "
+                        f"{snapshot['digest']} its sidecar recorded: edited since it was served)"
+                    )
         else:
             source, info = "none", None
             if snapshot_helps and not probe_problem and not snap_exists:
                 cause += f", and there is no snapshot at {snap_path}"
             reason = "; ".join(p for p in (cause, snap_problem) if p)
 
-    stale_reason = staleness(info, cpu)
+    if source == "database" and snapshot["served_for"]:
+        stale_reason = served_staleness(snapshot["served_for"], cpu)
+    else:
+        stale_reason = staleness(info, cpu)
     return {
         "available": info is not None,
         "source": source,
@@ -274,3 +303,21 @@ def gather(root: str, snapshot_dir: str = STATE_DIR, modinfo: Modinfo | None = N
         "module": mod,
         "kdump": kdump_facts(root),
     }
+
+
+def source_text(facts: dict) -> tuple[str | None, str]:
+    """(text, problem): the VMCSINFO text the facts' layout came from, byte for byte (the
+    sysfs file for source probe, else the snapshot), read as every host file is (no link,
+    regular, bounded), for the fleet database. None with the problem when there is none, or
+    when the file no longer has the digest the facts report (it changed in between)."""
+    if not facts["available"]:
+        return None, facts["reason"] or "no VMCSINFO"
+    path = facts["sysfs"] if facts["source"] == "probe" else facts["snapshot"]["path"]
+    try:
+        text = read_ascii(path)
+        digest = parse(text).digest()
+    except (HostFileError, VmcsinfoError) as e:
+        return None, f"{path}: {e}"
+    if digest != facts["digest"]:
+        return None, f"{path} changed while the facts were read (digest {digest})"
+    return text, ""

@@ -65,6 +65,9 @@ MSR_DEVICE = "dev/cpu/0/msr"
 # Origins
 PROBE = "probe"
 SUPPLIED = "supplied"
+DATABASE = "database"
+# Origins of a text not probed on this host (vmcsinfo_snapshot installs them).
+NOT_PROBED = (SUPPLIED, DATABASE)
 
 
 def under(root: str, path: str) -> str:
@@ -101,9 +104,11 @@ def _kv_value(value: str) -> str:
 class Origin:
     """vmcsinfo.origin: where the snapshot beside it came from.
 
-    origin is PROBE (the persist helper saved this host's probe) or SUPPLIED (the
-    vmcsinfo_snapshot module installed a VMCSINFO from elsewhere, from `source`).
-    Empty values read as None.
+    origin is PROBE (the persist helper saved this host's probe), SUPPLIED (the
+    vmcsinfo_snapshot module installed a VMCSINFO from elsewhere, from `source`) or
+    DATABASE (served from the fleet database: `db_key` is the database key whose text it
+    is, `digest` its layout digest, `served_for` the CPU it was served for,
+    VENDOR/SIGNATURE/MICROCODE in hex). Empty values read as None.
     """
 
     origin: str | None = None
@@ -111,15 +116,23 @@ class Origin:
     kernel: str | None = None
     boot_id: str | None = None
     saved_at: str | None = None
+    db_key: str | None = None
+    digest: str | None = None
+    served_for: str | None = None
 
     # KEY of each field, in the order the file has them.
     KEYS = (
         ("origin", "ORIGIN"),
         ("source", "SOURCE"),
+        ("db_key", "DB_KEY"),
+        ("digest", "DIGEST"),
+        ("served_for", "SERVED_FOR"),
         ("kernel", "KERNEL"),
         ("boot_id", "BOOT_ID"),
         ("saved_at", "SAVED_AT"),
     )
+    # Written only when set.
+    OPTIONAL = ("source", "db_key", "digest", "served_for")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -140,23 +153,35 @@ class Origin:
         return None if text is None else cls.parse(text)
 
     @classmethod
-    def supplied(cls, source: str, root: str = "/") -> Origin:
-        """The origin of a VMCSINFO from `source` installed now on this host."""
+    def supplied(
+        cls,
+        source: str,
+        root: str = "/",
+        origin: str = SUPPLIED,
+        db_key: str | None = None,
+        digest: str | None = None,
+        served_for: str | None = None,
+    ) -> Origin:
+        """The origin of a VMCSINFO from `source` installed now on this host (`origin`
+        DATABASE with the database key and digest for a text served from the database)."""
         return cls(
-            origin=SUPPLIED,
+            origin=origin,
             source=source,
+            db_key=db_key,
+            digest=digest,
+            served_for=served_for,
             kernel=os.uname().release,
             boot_id=(read_text(under(root, BOOT_ID)) or "").strip(),
             saved_at=now_utc(),
         )
 
     def format(self) -> str:
-        """The file's text: ORIGIN, SOURCE (when there is one), KERNEL, BOOT_ID, SAVED_AT,
-        the persist helper's KEY=value lines."""
+        """The file's text: ORIGIN, SOURCE, DB_KEY, DIGEST and SERVED_FOR (when set),
+        KERNEL, BOOT_ID, SAVED_AT, the persist helper's KEY=value lines."""
         out = []
         for name, key in self.KEYS:
             value = getattr(self, name)
-            if name == "source" and value is None:
+            if name in self.OPTIONAL and value is None:
                 continue
             out.append(f"{key}={_kv_value(value or '')}\n")
         return "".join(out)
@@ -242,6 +267,26 @@ def same_cpu(info: Vmcsinfo, cpu: dict) -> bool:
     """Whether a VMCSINFO was probed on this CPU model: same vendor and signature
     (unknown host values: assume it was)."""
     return not cpu_differences(info, {**cpu, "revision_id": None})[0]
+
+
+def served_staleness(served_for: str, cpu: dict) -> str:
+    """Why a layout the fleet database served for `served_for` (VENDOR/SIGNATURE/MICROCODE,
+    hex) may not describe the running CPU any more; empty when it does. The text may be of
+    another microcode (served with the database's evidence): what counts is the CPU the
+    database was asked for."""
+    parts = served_for.split("/")
+    if len(parts) != 3:
+        return f"SERVED_FOR {served_for!r} is not VENDOR/SIGNATURE/MICROCODE: cannot compare"
+    vendor, sig, mc = parts
+    out = []
+    for name, served, running in (
+        ("vendor", vendor, cpu.get("vendor")),
+        ("signature", sig, None if cpu.get("signature") is None else f"{cpu['signature']:x}"),
+        ("microcode", mc, None if cpu.get("microcode") is None else f"{cpu['microcode']:x}"),
+    ):
+        if running is not None and served != running:
+            out.append(f"served for CPU {name} {served}, this CPU's is {running}")
+    return "; ".join(out)
 
 
 def staleness(info: Vmcsinfo | None, cpu: dict) -> str:

@@ -61,10 +61,38 @@ def summary_line(summary: dict[str, Any] | None) -> str:
     note = summary.get("reboot_note") or ""
     if summary.get("reboot_needed") and note:
         reboot += f" ({note})"
-    return (
-        f"module {summary.get('module')}; VMCSINFO {source}{why}; kdump {kdump}; {reboot}; "
-        f"run {summary.get('run')}"
+    stale = (
+        f" STALE ({summary.get('stale_reason') or 'microcode changed'})"
+        if summary.get("stale")
+        else ""
     )
+    db = database_summary(summary.get("database"))
+    db = f"{db}; " if db else ""
+    return (
+        f"module {summary.get('module')}; VMCSINFO {source}{why}{stale}; {db}kdump {kdump}; "
+        f"{reboot}; run {summary.get('run')}"
+    )
+
+
+def database_summary(status: dict[str, Any] | None) -> str:
+    """The fleet database's part of a host's summary line, empty without a database: what
+    the host's round did, and a conflict in capitals."""
+    if not status:
+        return ""
+    action = status.get("action") or "?"
+    key = status.get("db_key")
+    digest = (status.get("digest") or "")[:12]
+    if action == "contributed":
+        how = status.get("contributed")
+        how = "would be added, check mode" if how == "would" else how
+        what = f"contributed its probe ({how}: {key} {digest})"
+    elif action == "served":
+        what = f"served {status.get('basis')} {key} {digest}"
+    else:
+        what = f"{action} ({status.get('reason') or ''})"
+    if status.get("conflict"):
+        what += f"; DATABASE CONFLICT ({status.get('conflict_reason') or key})"
+    return f"database {what}"
 
 
 def kdump_reboot_required(

@@ -20,8 +20,10 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hostfiles import 
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import (
     CPUINFO,
+    DATABASE,
     FILE_MODE,
     MSR_DEVICE,
+    NOT_PROBED,
     PROBE,
     SUPPLIED,
     SYSFS_VMCSINFO,
@@ -151,6 +153,9 @@ def mode_of(path: str) -> int | None:
         return None
 
 
+_WHAT = {SUPPLIED: "supplied", DATABASE: "served from the fleet database"}
+
+
 def snapshot_state(snap_path: str, origin_path: str, exists: bool, origin: Origin) -> dict:
     return {
         "path": snap_path,
@@ -158,6 +163,9 @@ def snapshot_state(snap_path: str, origin_path: str, exists: bool, origin: Origi
         "exists": exists,
         "origin": origin.origin,
         "source": origin.source,
+        "db_key": origin.db_key,
+        "digest": origin.digest,
+        "served_for": origin.served_for,
     }
 
 
@@ -183,13 +191,32 @@ def present(
     diff: bool = False,
     root: str = "/",
 ) -> dict:
-    """Install the supplied text (params: content, source, validate_cpu); returns the result,
-    raises SnapshotFailure on bad input or when the files cannot be written."""
+    """Install the supplied text (params: content, source, validate_cpu; origin supplied or
+    database, with db_key and digest for database); returns the result, raises
+    SnapshotFailure on bad input or when the files cannot be written."""
     try:
         source = check_source(params["source"])
     except ValueError as e:
         raise _fail(f"{e}. Nothing was written.") from e
-    label = f"the VMCSINFO supplied from {source}"
+    want = params.get("origin") or SUPPLIED
+    db_key = params.get("db_key") if want == DATABASE else None
+    want_digest = params.get("digest") if want == DATABASE else None
+    served_for = (params.get("served_for") or None) if want == DATABASE else None
+    if want == DATABASE:
+        label = f"the VMCSINFO served from the fleet database ({source}, key {db_key})"
+        for name, value in (
+            ("db_key", db_key),
+            ("digest", want_digest),
+            ("served_for", served_for),
+        ):
+            if value is None and name == "served_for":
+                continue
+            try:
+                check_source(value or "")
+            except ValueError as e:
+                raise _fail(f"{name}: {e}. Nothing was written.") from e
+    else:
+        label = f"the VMCSINFO supplied from {source}"
     content = normalize(params["content"] or "")
     if not content.strip():
         raise _fail(
@@ -206,6 +233,11 @@ def present(
             "and field."
         ) from e
 
+    if want_digest is not None and info.digest() != want_digest:
+        raise _fail(
+            f"{label} has the layout digest {info.digest()}, not the digest {want_digest} the "
+            "database named: the text changed on its way from the database. Nothing was written."
+        )
     cpu = host_cpu(root)
     hard, soft = cpu_differences(info, cpu, "the supplied VMCSINFO")
     snap_text = read_text(snap_path, VMCSINFO_LIMIT)
@@ -225,8 +257,8 @@ def present(
     if why:
         result.update(
             own_probe=True,
-            msg=f"{label} was not installed: {why}, and a probe always wins over a supplied "
-            "VMCSINFO",
+            msg=f"{label} was not installed: {why}, and a probe always wins over a VMCSINFO "
+            "from elsewhere",
         )
         return result
 
@@ -243,10 +275,21 @@ def present(
         )
 
     same_text = snap_text == content
-    same_origin = origin.origin == SUPPLIED and origin.source == source
+    same_origin = (
+        origin.origin == want
+        and origin.source == source
+        and origin.db_key == db_key
+        and origin.digest == want_digest
+        and origin.served_for == served_for
+    )
     modes_ok = mode_of(snap_path) == FILE_MODE and mode_of(origin_path) == FILE_MODE
     result["snapshot"] = snapshot_state(
-        snap_path, origin_path, True, Origin(origin=SUPPLIED, source=source)
+        snap_path,
+        origin_path,
+        True,
+        Origin(
+            origin=want, source=source, db_key=db_key, digest=want_digest, served_for=served_for
+        ),
     )
     result["installed"] = True
     if same_text and same_origin and modes_ok:
@@ -261,7 +304,7 @@ def present(
         result.update(changed=True, msg=f"{label} is installed in {snap_path}; set its mode 0644")
         return result
 
-    new_origin = Origin.supplied(source, root)
+    new_origin = Origin.supplied(source, root, want, db_key, want_digest, served_for)
     if diff:
         result["diff"] = [
             file_diff(snap_path, snap_text, content),
@@ -275,7 +318,7 @@ def present(
             raise SnapshotFailure(f"cannot install the VMCSINFO in {directory}: {e}") from e
 
     replaced = ""
-    if snap_text is not None and origin.origin != SUPPLIED:
+    if snap_text is not None and origin.origin not in NOT_PROBED:
         replaced = (
             " (replacing a probe snapshot of another CPU)"
             if origin.origin == PROBE
@@ -291,7 +334,7 @@ def present(
 def absent(
     snap_path: str, origin_path: str, *, check_mode: bool = False, diff: bool = False
 ) -> dict:
-    """Remove a supplied snapshot; leave any other alone."""
+    """Remove a supplied snapshot (or one served from the database); leave any other alone."""
     snap_text = read_text(snap_path, VMCSINFO_LIMIT)
     exists = os.path.lexists(snap_path)
     origin = Origin.read(origin_path) or Origin()
@@ -301,7 +344,7 @@ def absent(
         "own_probe": False,
         "snapshot": snapshot_state(snap_path, origin_path, exists, origin),
     }
-    if origin.origin != SUPPLIED:
+    if origin.origin not in NOT_PROBED:
         if exists:
             kind = f"ORIGIN={origin.origin}" if origin.origin else "origin unknown"
             result["msg"] = f"{snap_path} is not a supplied snapshot ({kind}): left alone"
@@ -324,6 +367,6 @@ def absent(
     result.update(
         changed=True,
         snapshot=snapshot_state(snap_path, origin_path, False, Origin()),
-        msg=f"removed the VMCSINFO supplied{source} from {snap_path}",
+        msg=f"removed the VMCSINFO {_WHAT[origin.origin]}{source} from {snap_path}",
     )
     return result

@@ -15,8 +15,11 @@ description:
     when that cannot be read, from the snapshot on disk (C(/var/lib/vmcsinfo/vmcsinfo)), together
     with the CPU identity, the kernel module's and kdump's state.
   - The source is chosen in this order. V(probe) when C(/sys/kernel/vmcsinfo/vmcsinfo) is readable
-    and parses. V(snapshot) when the snapshot parses (a copy of an earlier probe, or a VMCSINFO
-    supplied from elsewhere by M(fujitsu.vmcsinfo.vmcsinfo_snapshot), with
+    and parses. V(database) when the snapshot parses and is a text the fleet database served
+    (C(ORIGIN=database) in its sidecar, installed by the fujitsu.vmcsinfo.vmcsinfo_db role) with the
+    layout digest its sidecar recorded. V(snapshot) when the snapshot parses otherwise (a copy of
+    an earlier probe, or a VMCSINFO supplied from elsewhere by
+    M(fujitsu.vmcsinfo.vmcsinfo_snapshot), with
     RV(ansible_facts.vmcsinfo.snapshot.origin=supplied)). V(none) otherwise, with
     RV(ansible_facts.vmcsinfo.reason) naming the first cause of, in this order, a non-Intel CPU,
     VMX not exposed to the kernel, the module refusing to load, the module not installed, the
@@ -49,6 +52,13 @@ options:
         write them.
     type: path
     default: /var/lib/vmcsinfo
+  return_text:
+    description:
+      - Also return the VMCSINFO text the layout came from, byte for byte, as RV(text) (not as a
+        fact, so the fact cache stays small). The fujitsu.vmcsinfo.vmcsinfo_db role sends it to the
+        fleet database.
+    type: bool
+    default: false
 notes:
   - "C(/sys/kernel/vmcsinfo/vmcsinfo) is readable by root only (mode 0400), so run with
     C(become: true) to use the probe; without it the snapshot is used and
@@ -101,8 +111,9 @@ ansible_facts:
         source:
           description:
             - Where the layout came from. V(probe) is the loaded kernel module's sysfs file,
-              V(snapshot) the copy on disk, V(none) nothing.
-            - V(database) (the fleet database) is reserved and not returned yet.
+              V(database) a snapshot the fleet database served (its sidecar names the key and
+              digest, RV(ansible_facts.vmcsinfo.snapshot.db_key)), V(snapshot) another copy on
+              disk, V(none) nothing.
           returned: always
           type: str
           choices: [probe, snapshot, database, none]
@@ -286,7 +297,8 @@ ansible_facts:
                 - C(ORIGIN) of the sidecar, V(null) without one. V(probe) is a copy of the
                   vmcsinfo module's probe on this host (the persist helper writes it); V(supplied)
                   a VMCSINFO from elsewhere, not probed on this host
-                  (M(fujitsu.vmcsinfo.vmcsinfo_snapshot) writes it).
+                  (M(fujitsu.vmcsinfo.vmcsinfo_snapshot) writes it); V(database) one the fleet
+                  database served.
               returned: always
               type: str
               sample: probe
@@ -313,6 +325,26 @@ ansible_facts:
               returned: always
               type: str
               sample: "2025-01-31T12:00:00Z"
+            db_key:
+              description: C(DB_KEY) of the sidecar, the fleet database key a served snapshot
+                is the text of (C(VENDOR/SIGNATURE/MICROCODE/REVISION_ID/REGION_SIZE)); else
+                V(null).
+              returned: always
+              type: str
+              sample: GenuineIntel/306c3/0/2b/1000
+            digest:
+              description: C(DIGEST) of the sidecar, the layout digest the database recorded for a
+                served snapshot; else V(null).
+              returned: always
+              type: str
+              sample: 3f5c0e1d2b8a4c6e9f7a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e
+            served_for:
+              description: C(SERVED_FOR) of the sidecar, the CPU (C(VENDOR/SIGNATURE/MICROCODE))
+                the database served a snapshot for; RV(ansible_facts.vmcsinfo.stale) compares the
+                running CPU with it. Else V(null).
+              returned: always
+              type: str
+              sample: GenuineIntel/306c3/2a
         module:
           description: The vmcsinfo kernel module.
           returned: always
@@ -402,13 +434,24 @@ ansible_facts:
               returned: always
               type: bool
               sample: true
+text:
+  description: The VMCSINFO text the layout came from, byte for byte (O(return_text)); V(null)
+    without one.
+  returned: when O(return_text=true)
+  type: str
+  sample: "VMCSINFO_FORMAT=1\nREVISION_ID=2b\n..."
+text_problem:
+  description: Why RV(text) is V(null) (no VMCSINFO, or the file changed while it was read).
+  returned: when O(return_text=true)
+  type: str
+  sample: ""
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.facts import gather
+from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.facts import gather, source_text
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import STATE_DIR
 
 
@@ -417,6 +460,7 @@ def main() -> None:
         argument_spec={
             "root": {"type": "path", "default": "/"},
             "snapshot_dir": {"type": "path", "default": STATE_DIR},
+            "return_text": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )
@@ -438,7 +482,10 @@ def main() -> None:
         return lines[0].strip() if lines and lines[0].strip() else None
 
     facts = gather(root, module.params["snapshot_dir"], modinfo)
-    module.exit_json(changed=False, ansible_facts={"vmcsinfo": facts})
+    extra = {}
+    if module.params["return_text"]:
+        extra["text"], extra["text_problem"] = source_text(facts)
+    module.exit_json(changed=False, ansible_facts={"vmcsinfo": facts}, **extra)
 
 
 if __name__ == "__main__":

@@ -36,8 +36,13 @@ description:
     while nothing is written; see O(validate_cpu). On a host without VMX (AMD, QEMU TCG, VMX
     hidden or disabled) no such check is possible and none is made; the differences are
     reported in RV(cpu_mismatch).
-  - O(state=absent) removes a supplied snapshot (C(ORIGIN=supplied)) and its sidecar. A probe
-    snapshot, or one without a sidecar, is left alone.
+  - With O(origin=database) the text is one the fleet database served (the
+    fujitsu.vmcsinfo.vmcsinfo_db role installs it so). The sidecar then says C(ORIGIN=database)
+    and adds C(DB_KEY=<key>) and C(DIGEST=<layout digest>), and a text whose layout digest is
+    not O(digest) is refused with nothing written. M(fujitsu.vmcsinfo.vmcsinfo_facts) then
+    reports C(source=database).
+  - O(state=absent) removes a supplied snapshot (C(ORIGIN=supplied) or C(ORIGIN=database)) and
+    its sidecar. A probe snapshot, or one without a sidecar, is left alone.
 author:
   - fujitsu.vmcsinfo developers (@fujitsu)
 extends_documentation_fragment:
@@ -63,12 +68,44 @@ options:
       - Required with O(state=present). A different source with the same text rewrites the
         sidecar.
     type: str
+  origin:
+    description:
+      - V(supplied) for a text from elsewhere (C(ORIGIN=supplied)); V(database) for a text the
+        fleet database served (C(ORIGIN=database), with O(db_key) and O(digest)).
+    type: str
+    choices: [supplied, database]
+    default: supplied
+  db_key:
+    description:
+      - The fleet database key whose text this is
+        (C(VENDOR/SIGNATURE/MICROCODE/REVISION_ID/REGION_SIZE)), recorded as C(DB_KEY).
+        Required with O(origin=database), ignored otherwise.
+    type: str
+  digest:
+    description:
+      - The layout digest the database recorded for the text, recorded as C(DIGEST); the text
+        must have it. Required with O(origin=database), ignored otherwise.
+    type: str
+  served_for:
+    description:
+      - The CPU the database was asked for (C(VENDOR/SIGNATURE/MICROCODE), hex as in CONTRACT 2),
+        recorded as C(SERVED_FOR). The facts call the snapshot stale when the running CPU differs
+        from it (a microcode update since), not when the text's own C(MICROCODE) does (a layout
+        served from another microcode with the database's evidence). Only with O(origin=database).
+    type: str
   dir:
     description:
       - Directory of the snapshot C(vmcsinfo) and its sidecar C(vmcsinfo.origin). Created (mode
         0755) when missing.
     type: path
     default: /var/lib/vmcsinfo
+  root:
+    description:
+      - Root directory to read C(proc/), C(sys/) and C(dev/) under (this host's CPU, the vmcsinfo
+        module's sysfs file), and to take O(dir) under, as
+        O(fujitsu.vmcsinfo.vmcsinfo_facts#module:root) (a host file system mounted elsewhere).
+    type: path
+    default: /
   validate_cpu:
     description:
       - On a host whose CPU has Intel VMX, refuse a text whose C(CPU_VENDOR) or C(CPU_SIGNATURE)
@@ -166,7 +203,8 @@ snapshot:
       type: bool
       sample: true
     origin:
-      description: C(ORIGIN) of the sidecar (V(probe) or V(supplied)); V(null) without one.
+      description: C(ORIGIN) of the sidecar (V(probe), V(supplied) or V(database)); V(null)
+        without one.
       returned: always
       type: str
       sample: supplied
@@ -175,6 +213,21 @@ snapshot:
       returned: always
       type: str
       sample: bochs-2.7 probe
+    db_key:
+      description: C(DB_KEY) of the sidecar (a snapshot served from the database), else V(null).
+      returned: always
+      type: str
+      sample: GenuineIntel/306c3/0/2b/1000
+    digest:
+      description: C(DIGEST) of the sidecar (a snapshot served from the database), else V(null).
+      returned: always
+      type: str
+      sample: 3f5c0e1d2b8a4c6e9f7a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e
+    served_for:
+      description: C(SERVED_FOR) of the sidecar (a snapshot served from the database), else V(null).
+      returned: always
+      type: str
+      sample: GenuineIntel/306c3/2a
 supplied:
   description: What the supplied text describes (its header and layout digest).
   returned: when O(state=present) and the text parsed
@@ -262,6 +315,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import (
     STATE_DIR,
     state_paths,
+    under,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.snapshot import (
     SnapshotFailure,
@@ -269,8 +323,8 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.snapshot import (
     present,
 )
 
-# The host's root for /proc, /sys and /dev (module-level so that the unit tests can point it
-# at a fake host); O(dir) is taken as given.
+# The host's root for /proc, /sys and /dev when O(root) is the default (module-level so that
+# the unit tests can point it at a fake host); O(dir) is taken as given.
 ROOT = "/"
 
 
@@ -282,11 +336,20 @@ def main() -> None:
             "source": {"type": "str"},
             "dir": {"type": "path", "default": STATE_DIR},
             "validate_cpu": {"type": "bool", "default": True},
+            "origin": {"type": "str", "choices": ["supplied", "database"], "default": "supplied"},
+            "db_key": {"type": "str", "no_log": False},
+            "digest": {"type": "str"},
+            "served_for": {"type": "str"},
+            "root": {"type": "path", "default": "/"},
         },
-        required_if=[("state", "present", ("content", "source"))],
+        required_if=[
+            ("state", "present", ("content", "source")),
+            ("origin", "database", ("db_key", "digest")),
+        ],
         supports_check_mode=True,
     )
-    directory = module.params["dir"]
+    root = module.params["root"]
+    directory = module.params["dir"] if root == "/" else under(root, module.params["dir"])
     if os.path.lexists(directory) and not os.path.isdir(directory):
         module.fail_json(msg=f"dir {directory} exists and is not a directory")
     snap_path, origin_path = state_paths(directory)
@@ -298,7 +361,7 @@ def main() -> None:
                 origin_path,
                 check_mode=module.check_mode,
                 diff=module._diff,
-                root=ROOT,
+                root=ROOT if root == "/" else root,
             )
         else:
             result = absent(snap_path, origin_path, check_mode=module.check_mode, diff=module._diff)

@@ -24,6 +24,8 @@ WRITE_KEYS = {
     "ansible.builtin.lineinfile": "path",
     "ansible.builtin.blockinfile": "path",
 }
+# Modules that write files of their own names in a directory option.
+WRITE_DIRS = {"fujitsu.vmcsinfo.vmcsinfo_snapshot": ("dir", ("vmcsinfo", "vmcsinfo.origin"))}
 VAR = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}(.*)$")
 
 
@@ -46,18 +48,26 @@ def _written(role: str) -> list[str]:
         if f.exists():
             values.update(yaml.safe_load(f.read_text()) or {})
     out = []
+
+    def resolve(path: str) -> str:
+        m = VAR.match(path)
+        if m and isinstance(values.get(m.group(1)), str) and "{{" not in values[m.group(1)]:
+            path = values[m.group(1)] + m.group(2)
+        return path
+
     for f in sorted((ROOT / "roles" / role / "tasks").glob("*.yml")):
         for task in _tasks(yaml.safe_load(f.read_text())):
+            paths = []
             for module, key in WRITE_KEYS.items():
                 args = task.get(module)
-                if not isinstance(args, dict) or not isinstance(args.get(key), str):
-                    continue
-                path = args[key]
-                m = VAR.match(path)
-                if m and isinstance(values.get(m.group(1)), str) and "{{" not in values[m.group(1)]:
-                    path = values[m.group(1)] + m.group(2)
-                if path.startswith("/") and "{{" not in path:
-                    out.append(path)
+                if isinstance(args, dict) and isinstance(args.get(key), str):
+                    paths.append(resolve(args[key]))
+            for module, (key, names) in WRITE_DIRS.items():
+                args = task.get(module)
+                if isinstance(args, dict) and args.get("state", "present") == "present":
+                    d = resolve(args.get(key, "/var/lib/vmcsinfo"))
+                    paths.extend(f"{d}/{n}" for n in names)
+            out.extend(p for p in paths if p.startswith("/") and "{{" not in p)
     return out
 
 

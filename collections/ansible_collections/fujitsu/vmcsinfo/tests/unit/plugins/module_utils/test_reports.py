@@ -81,6 +81,54 @@ BASE = {
         ),
         # a note without a needed reboot is not shown
         ({"reboot_note": "guests vm1"}, "; no reboot needed; run"),
+        # issue 12: drift and the fleet database
+        (
+            {"stale": True, "stale_reason": "MICROCODE 0 vs 28"},
+            "VMCSINFO probe STALE (MICROCODE 0 vs 28); kdump",
+        ),
+        ({"stale": False}, "VMCSINFO probe; kdump"),
+        (
+            {
+                "database": {
+                    "action": "contributed",
+                    "contributed": "added",
+                    "db_key": "K",
+                    "digest": "d" * 64,
+                }
+            },
+            "VMCSINFO probe; database contributed its probe (added: K dddddddddddd); kdump",
+        ),
+        (
+            {
+                "vmcsinfo_source": "database",
+                "vmcsinfo_reason": "r",
+                "database": {
+                    "action": "served",
+                    "basis": "exact",
+                    "db_key": "K",
+                    "digest": "e" * 64,
+                },
+            },
+            "VMCSINFO database (r); database served exact K eeeeeeeeeeee; kdump",
+        ),
+        (
+            {"database": {"action": "unserved", "reason": "unknown: no layout", "conflict": False}},
+            "; database unserved (unknown: no layout); kdump",
+        ),
+        (
+            {
+                "database": {
+                    "action": "contributed",
+                    "contributed": "conflict",
+                    "db_key": "K",
+                    "digest": "d" * 64,
+                    "conflict": True,
+                    "conflict_reason": "K is in conflict",
+                }
+            },
+            "(conflict: K dddddddddddd); DATABASE CONFLICT (K is in conflict); kdump",
+        ),
+        ({"database": None}, "VMCSINFO probe; kdump ready"),
     ],
 )
 def test_summary_line(change: dict, expected: str) -> None:
@@ -96,6 +144,16 @@ def test_summary_line_of_a_failed_host() -> None:
 def test_summary_line_filter_reads_booleans_as_ansible_gives_them() -> None:
     line = flt.summary_line({**BASE, "kdump_ready": "False", "reboot_needed": "True"})
     assert "kdump not ready; REBOOT REQUIRED;" in line
+    line = flt.summary_line(
+        {
+            **BASE,
+            "stale": "False",
+            "database": {"action": "keep", "reason": "x", "conflict": "False"},
+        }
+    )
+    assert "STALE" not in line and "CONFLICT" not in line and "database keep (x)" in line
+    with pytest.raises(AnsibleFilterError, match="database must be a dict"):
+        flt.summary_line({**BASE, "database": "served"})
     with pytest.raises(AnsibleFilterError, match="a dict"):
         flt.summary_line("x")
 

@@ -155,6 +155,9 @@ def test_snapshot_of_an_earlier_probe(tmp_path: Path) -> None:
         "kernel": "6.1.0-55-amd64",
         "boot_id": "0f4b3c1e-5a2d-4c8e-9b7a-1d2e3f4a5b6c",
         "saved_at": "2025-01-31T12:00:00Z",
+        "db_key": None,
+        "digest": None,
+        "served_for": None,
     }
     assert "installed but not loaded" in facts["reason"]
     assert "earlier probe" in facts["reason"] and "6.1.0-55-amd64" in facts["reason"]
@@ -202,6 +205,9 @@ def test_supplied_snapshot(tmp_path: Path) -> None:
         "kernel": "6.1.0-1-amd64",
         "boot_id": "11111111-2222-3333-4444-555555555555",
         "saved_at": "2025-02-01T08:00:00Z",
+        "db_key": None,
+        "digest": None,
+        "served_for": None,
     }
     assert facts["reason"] == (
         "the vmcsinfo module is installed but not loaded; using the VMCSINFO supplied from "

@@ -116,6 +116,9 @@ def test_install_on_a_host_without_vmx(host: FakeHost, capsys: pytest.CaptureFix
         "exists": True,
         "origin": "supplied",
         "source": SOURCE,
+        "db_key": None,
+        "digest": None,
+        "served_for": None,
     }
 
 
@@ -536,3 +539,60 @@ def test_whatever_the_snapshot_writes_the_facts_read_back_equal(
     assert facts["snapshot"]["origin"] == "supplied"
     again = install(host, capsys, content=text, source=source)
     assert again["changed"] is False, again["msg"]
+
+
+# --- a text served from the fleet database (issue 12) ---------------------------------------------
+
+DB_KEY = "GenuineIntel/306c3/0/2b/1000"
+
+
+def test_database_origin_records_key_and_digest(host: FakeHost, capsys) -> None:
+    digest = parse(BOCHS).digest()
+    args = {"content": BOCHS, "source": "fleet database (exact)", "origin": "database"}
+    result = run(host, capsys, **args, db_key=DB_KEY, digest=digest)
+    assert result["changed"] and result["snapshot"]["origin"] == "database"
+    assert result["snapshot"]["db_key"] == DB_KEY and result["snapshot"]["digest"] == digest
+    kv = host.origin_kv()
+    assert list(kv) == ["ORIGIN", "SOURCE", "DB_KEY", "DIGEST", "KERNEL", "BOOT_ID", "SAVED_AT"]
+    assert kv["ORIGIN"] == "database" and kv["DB_KEY"] == DB_KEY and kv["DIGEST"] == digest
+    facts = gather(str(host.root))
+    assert facts["source"] == "database" and facts["digest"] == digest
+    assert facts["snapshot"]["db_key"] == DB_KEY
+    # again: nothing changes; another key rewrites the sidecar
+    assert not run(host, capsys, **args, db_key=DB_KEY, digest=digest)["changed"]
+    assert run(host, capsys, **args, db_key=DB_KEY.replace("/0/", "/28/"), digest=digest)["changed"]
+    # a database snapshot goes with state=absent, as a supplied one does
+    gone = run(host, capsys, state="absent")
+    assert gone["changed"] and "served from the fleet database" in gone["msg"]
+    assert not host.snap.exists()
+
+
+def test_database_origin_needs_key_and_digest(host: FakeHost, capsys) -> None:
+    result = run(host, capsys, content=BOCHS, source="db", origin="database")
+    assert result["failed"] and "db_key, digest" in result["msg"]
+    assert not host.dir.exists() or not host.snap.exists()
+
+
+def test_database_digest_mismatch_writes_nothing(host: FakeHost, capsys) -> None:
+    result = run(
+        host,
+        capsys,
+        content=MOVED,
+        source="db",
+        origin="database",
+        db_key=DB_KEY,
+        digest=parse(BOCHS).digest(),
+    )
+    assert result["failed"] and "changed on its way from the database" in result["msg"]
+    assert not host.snap.exists()
+
+
+def test_root_takes_dir_under_it(tmp_path: Path, capsys) -> None:
+    h = FakeHost(tmp_path / "other")
+    h.set_cpu(HASWELL)
+    params = {"root": str(h.root), "dir": "/var/lib/vmcsinfo", "content": BOCHS, "source": "x"}
+    with patch_module_args(params), pytest.raises(SystemExit):
+        vmcsinfo_snapshot.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result["changed"] and h.snap.read_text() == BOCHS
+    assert result["snapshot"]["path"] == str(h.snap)
