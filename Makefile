@@ -5,7 +5,7 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-kvm vmx-crash bare-machine collection clean
+.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-seed vmx-kvm vmx-crash bare-machine collection ee bench-fleetdb clean
 
 help:
 	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
@@ -13,8 +13,9 @@ help:
 	@echo "make test    every check CI runs (lint, simulator suites, kernel builds, Bochs boots, molecule)"
 	@echo "make bench   deploy.yml re-run and vmcsinfo_facts speed on the lab VM"
 	@echo "make bench-crash  vmcsinfo-crash on a synthetic 4 GiB dump vs cat, drgn and Volatility 3"
+	@echo "make bench-fleetdb  fleet database merge and serve for 1000 to 10,000 synthetic hosts"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
-	@echo "     vmx-probe | vmx-kvm | vmx-crash | bare-machine | collection | clean"
+	@echo "     vmx-probe | vmx-seed | vmx-kvm | vmx-crash | bare-machine | collection | ee | clean"
 
 deps:
 	@scripts/install-deps.sh
@@ -38,10 +39,11 @@ lint: deps venv
 lint-ansible: deps venv
 	@TEST_STEPS="lint-ansible" scripts/run-tests.sh
 
-# molecule scenarios `container` (rootful podman, local Debian 12 image) and
-# `vm` (the lab VM, with a real crash); one of them: scripts/molecule.sh SCENARIO
+# molecule scenarios `container` (rootful podman, local Debian 12 image),
+# `fleetdb` (the fleet database, nine hosts) and `vm` (the lab VM, with a real
+# crash); one of them: scripts/molecule.sh SCENARIO
 molecule: deps venv
-	@TEST_STEPS="molecule-container molecule-vm" scripts/run-tests.sh
+	@TEST_STEPS="molecule-container molecule-fleetdb molecule-vm" scripts/run-tests.sh
 
 # deploy.yml re-run and vmcsinfo_facts speed on the lab VM (prints ratios)
 bench: deps venv
@@ -51,6 +53,11 @@ bench: deps venv
 # cat and drgn, its peak RSS, and Volatility 3's vmscan (prints ratios)
 bench-crash: deps venv
 	scripts/bench-crash.sh
+
+# The fleet database (fleetdb.py) merging the facts of 1000 to 10,000
+# synthetic hosts and serving them: times per host, peak RSS, index size
+bench-fleetdb: venv
+	$(VENV)/bin/python tests/bench/bench-fleetdb.py
 
 sim: deps
 	$(MAKE) -C $(MODSRC) sim
@@ -67,6 +74,12 @@ checkpatch: deps
 vmx-probe: deps
 	tests/vmx/vmx-probe.sh
 
+# The fleet database's seed data, db/seed rebuilt: every Bochs 2.7 Intel CPU
+# model probed by the real module under Debian's 6.1 kernel (which boot, which
+# do not: db/seed/MODELS.md) and KVM's nested vmcs12 layout
+vmx-seed: deps venv
+	nice -n 10 tests/vmx/vmx-seed.sh
+
 vmx-kvm: deps
 	tests/vmx/vmx-kvm.sh
 
@@ -79,6 +92,11 @@ vmx-crash: deps venv
 # `ansible-playbook fujitsu.vmcsinfo.deploy --check` on a fresh container.
 collection: deps venv
 	@TEST_STEPS="collection" scripts/run-tests.sh
+
+# execution-environment.yml: `ansible-builder create` offline, and the
+# context checked for ansible-core, jmespath, drgn and the collection
+ee: venv
+	@TEST_STEPS="ee" scripts/run-tests.sh
 
 # The README's set-up path on a bare Debian 12 container (stale apt lists,
 # nothing cached): install-deps, venv, kernels, a Bochs start, the lab image.

@@ -88,6 +88,8 @@ def database_summary(status: dict[str, Any] | None) -> str:
         what = f"contributed its probe ({how}: {key} {digest})"
     elif action == "served":
         what = f"served {status.get('basis')} {key} {digest}"
+    elif status.get("conflict"):
+        what = action  # its reason is the conflict, said once below
     else:
         what = f"{action} ({status.get('reason') or ''})"
     if status.get("conflict"):

@@ -173,3 +173,14 @@ def secret_file(base: Path, text: str) -> Path:
     path = write(base / "shadow", text)
     os.chmod(path, 0o400)
     return path
+
+
+def repo_root() -> Path | None:
+    """The repository checkout holding this collection (it has the top-level Makefile and
+    db/), or None when the collection was copied elsewhere (ansible-test, a tarball)."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "collections" / "ansible_collections").is_dir() and (
+            parent / "Makefile"
+        ).is_file():
+            return parent
+    return None

@@ -34,20 +34,9 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.fleetdb import (
     serve,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
+from ansible_collections.fujitsu.vmcsinfo.tests.unit.plugins.fakehost import repo_root
 
-
-def _repo_root() -> Path | None:
-    """The checkout holding this collection, or None when the collection was copied
-    elsewhere (ansible-test, a built tarball): db/partial/ is the repository's."""
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "collections" / "ansible_collections").is_dir() and (
-            parent / "Makefile"
-        ).is_file():
-            return parent
-    return None
-
-
-REPO = _repo_root()
+REPO = repo_root()
 in_repo = pytest.mark.skipif(REPO is None, reason="not run from the repository: no db/partial")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "partial"
 VOL = FIXTURES / "volatility" / "haswell-architecture.json"

@@ -129,6 +129,18 @@ BASE = {
             "(conflict: K dddddddddddd); DATABASE CONFLICT (K is in conflict); kdump",
         ),
         ({"database": None}, "VMCSINFO probe; kdump ready"),
+        # a host asking for a key in conflict: the conflict said once
+        (
+            {
+                "database": {
+                    "action": "unserved",
+                    "reason": "conflict: K is in conflict",
+                    "conflict": True,
+                    "conflict_reason": "K is in conflict",
+                }
+            },
+            "; database unserved; DATABASE CONFLICT (K is in conflict); kdump",
+        ),
     ],
 )
 def test_summary_line(change: dict, expected: str) -> None:
