@@ -43,7 +43,7 @@ if [ -f "$top/deploy.yml" ]; then
 	(cd "$top" && ANSIBLE_CONFIG="$top/ansible.cfg" ansible-playbook deploy.yml --syntax-check \
 		-i inventories/example/hosts.yml) || rc=1
 fi
-for pb in deploy crash_report; do
+for pb in deploy crash_report fleetdb; do
 	echo "lint-ansible: ansible-playbook fujitsu.vmcsinfo.$pb --syntax-check"
 	(cd "$top" && ANSIBLE_CONFIG="$top/ansible.cfg" ansible-playbook "fujitsu.vmcsinfo.$pb" \
 		--syntax-check -i inventories/example/hosts.yml) || rc=1

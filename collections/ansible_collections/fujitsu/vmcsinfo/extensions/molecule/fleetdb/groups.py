@@ -5,4 +5,5 @@ import json
 import sys
 
 inv = json.load(sys.stdin)
-json.dump({g: {"hosts": sorted(v.get("hosts", []))} for g, v in inv.items() if g != "_meta"}, sys.stdout)
+groups = {g: {"hosts": sorted(v.get("hosts", []))} for g, v in inv.items() if g != "_meta"}
+json.dump(groups, sys.stdout)
