@@ -24,8 +24,10 @@ WRITE_KEYS = {
     "ansible.builtin.lineinfile": "path",
     "ansible.builtin.blockinfile": "path",
 }
-# Modules that write files of their own names in a directory option.
-WRITE_DIRS = {"fujitsu.vmcsinfo.vmcsinfo_snapshot": ("dir", ("vmcsinfo", "vmcsinfo.origin"))}
+# Modules that write files of their own names in a directory option. The snapshot's
+# sidecar vmcsinfo.origin is deliberately not published: the persist helper rewrites it at
+# every boot of a probing host, which would make every deploy after a reboot a full one.
+WRITE_DIRS = {"fujitsu.vmcsinfo.vmcsinfo_snapshot": ("dir", ("vmcsinfo",))}
 VAR = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}(.*)$")
 
 
