@@ -232,10 +232,10 @@ def what_snapshot(snapshot: dict) -> str:
         when = f", installed {snapshot['saved_at']}" if snapshot["saved_at"] else ""
         return f"the VMCSINFO supplied from {src} (not probed on this host{when})"
     if o == DATABASE:
-        src = snapshot["source"] or "an unnamed database"
         when = f", installed {snapshot['saved_at']}" if snapshot["saved_at"] else ""
+        served_for = f" for CPU {snapshot['served_for']}" if snapshot["served_for"] else ""
         return (
-            f"the VMCSINFO served from the fleet database {src} (key {snapshot['db_key']}, "
+            f"the VMCSINFO the fleet database served{served_for} (key {snapshot['db_key']}, "
             f"not probed on this host{when})"
         )
     if o:

@@ -170,7 +170,10 @@ def test_a_probe_feeds_the_database_and_a_host_without_one_is_served_it(tmp_path
     after = install(bare, result)
     assert after["source"] == "database" and after["digest"] == prober["facts"]["digest"]
     assert after["snapshot"]["db_key"] == "GenuineIntel/306c3/0/2b/1000"
-    assert "served from the fleet database" in after["reason"]
+    assert (
+        "the fleet database served for CPU GenuineIntel/306c3/0 (key GenuineIntel/306c3/0/2b/1000"
+        in after["reason"]
+    )
     # The next run: the probe is already there, the host is served the same, nothing changes.
     again = fleetplay.run_round(str(db), [prober, host(tmp_path, "h2b")])
     assert again["already"] == ["h1"] and not again["changed"]
