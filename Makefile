@@ -5,7 +5,7 @@ VENV := .venv
 MODSRC := collections/ansible_collections/fujitsu/vmcsinfo/module-src
 VMX_OUT := build/vmx/corei7_haswell_4770
 
-.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-seed vmx-kvm vmx-crash bare-machine collection ee bench-fleetdb clean
+.PHONY: help deps venv test demo demo-down bench bench-crash lint lint-ansible molecule sim sim-test kbuild checkpatch vmx-probe vmx-seed vmx-kvm vmx-crash bare-machine collection ee bench-fleetdb bench-fleet clean
 
 help:
 	@echo "make demo    the main job: deploy.yml on the lab VM, its facts, and a real VMX probe (Bochs)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench   deploy.yml re-run and vmcsinfo_facts speed on the lab VM"
 	@echo "make bench-crash  vmcsinfo-crash on a synthetic 4 GiB dump vs cat, drgn and Volatility 3"
 	@echo "make bench-fleetdb  fleet database merge and serve for 1000 to 10,000 synthetic hosts"
+	@echo "make bench-fleet  a podman fleet of 5, 10, 20 containers through the fleet database role"
 	@echo "make deps | venv | lint | lint-ansible | molecule | sim | sim-test | kbuild | checkpatch"
 	@echo "     vmx-probe | vmx-seed | vmx-kvm | vmx-crash | bare-machine | collection | ee | clean"
 
@@ -58,6 +59,12 @@ bench-crash: deps venv
 # synthetic hosts and serving them: times per host, peak RSS, index size
 bench-fleetdb: venv
 	$(VENV)/bin/python tests/bench/bench-fleetdb.py
+
+# A real podman fleet of 5, 10 and 20 containers (BENCH_SIZES) through the fleet
+# database role: fill, serve, ansible-inventory --graph, re-run; time per host
+# (fujitsu.vmcsinfo.fleetdb; BENCH_PLAYBOOK=deploy for deploy.yml itself)
+bench-fleet: venv
+	tests/bench/bench-fleet.sh
 
 sim: deps
 	$(MAKE) -C $(MODSRC) sim

@@ -20,7 +20,7 @@ logs=$top/build/test-logs
 
 step_lint_python() { "$venv/ruff" check . && "$venv/ruff" format --check .; }
 step_lint_shell() {
-	shellcheck -x scripts/*.sh tests/vmx/*.sh tests/vmx/guest/* tests/bare/*.sh .ci/run
+	shellcheck -x scripts/*.sh tests/vmx/*.sh tests/vmx/guest/* tests/bare/*.sh tests/bench/*.sh .ci/run
 }
 step_checkpatch() { scripts/checkpatch.sh; }
 step_sim_suite() { make -s -C "$modsrc" sim sim-test; }

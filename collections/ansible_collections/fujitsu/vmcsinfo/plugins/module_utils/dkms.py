@@ -37,9 +37,11 @@ class DkmsError(Exception):
 class Dkms:
     """dkms on this host, or on the trees of a system mounted at `root`."""
 
-    def __init__(self, module: AnsibleModule, root: str = "/") -> None:
+    def __init__(self, module: AnsibleModule, root: str = "/", required: bool = True) -> None:
         self.module = module
-        self.bin = module.get_bin_path("dkms", required=not module.check_mode)
+        # Without DKMS (check mode before the role installs it, or state=absent on a host
+        # that never had it) every dkms command is a no-op: there is nothing registered.
+        self.bin = module.get_bin_path("dkms", required=required and not module.check_mode)
         self.arch = os.uname().machine
         self.root = os.path.abspath(root or "/")
         self.dkms_tree = self.path("/var/lib/dkms")
@@ -76,7 +78,7 @@ class Dkms:
         return os.path.join(self.dkms_tree, PACKAGE, version, kernel, self.arch)
 
     def run(self, *args: str, check: bool = True) -> tuple[int, str]:
-        if self.bin is None:  # check mode on a host where DKMS is not installed yet
+        if self.bin is None:  # DKMS not installed (check mode, or absent): nothing registered
             return 0, ""
         rc, out, err = self.module.run_command([self.bin, *args, *self.tree_opts])
         text = (out or "") + (err or "")
@@ -623,7 +625,9 @@ def present(module: AnsibleModule, dkms: Dkms, result: dict) -> None:
 def run_module(module: AnsibleModule) -> None:
     """The vmcsinfo_dkms module's work on its parsed parameters; exits."""
     result = new_result()
-    dkms = Dkms(module, module.params.get("root") or "/")
+    dkms = Dkms(
+        module, module.params.get("root") or "/", required=module.params["state"] == "present"
+    )
     for line in recover(dkms, module.check_mode):
         module.warn(f"vmcsinfo_dkms: {line}")
     try:

@@ -199,3 +199,35 @@ def test_sig_key_form() -> None:
     assert dkms.sig_key_form("7D803F") == "7D:80:3F"
     assert dkms.sig_key_form("abc") == "0A:BC"
     assert dkms.sig_key_form("0a:bc") == "0A:BC"
+
+
+def test_absent_on_a_host_that_never_had_dkms(tmp_path, monkeypatch, capsys) -> None:
+    """state=absent where DKMS is not installed: nothing is registered, so nothing to do;
+    a leftover /usr/src/vmcsinfo-* goes (it failed with "Failed to find required executable
+    dkms" before: the podman fleet benchmark found it)."""
+    import json
+
+    from ansible.module_utils.basic import AnsibleModule
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.fujitsu.vmcsinfo.plugins.modules import vmcsinfo_dkms
+
+    real = AnsibleModule.get_bin_path
+
+    def without_dkms(self, arg, required=False, opt_dirs=None):
+        if arg == "dkms":
+            if required:
+                self.fail_json(msg=f'Failed to find required executable "{arg}"')
+            return None
+        return real(self, arg, required, opt_dirs)
+
+    monkeypatch.setattr(AnsibleModule, "get_bin_path", without_dkms)
+    root = tmp_path / "root"
+    (root / "usr/src/vmcsinfo-0.0.9").mkdir(parents=True)
+    for state, changed in (("absent", True), ("absent", False)):
+        with patch_module_args({"state": state, "root": str(root)}), pytest.raises(SystemExit):
+            vmcsinfo_dkms.main()
+        result = json.loads(capsys.readouterr().out)
+        assert not result.get("failed"), result["msg"]
+        assert result["changed"] is changed
+    assert not (root / "usr/src/vmcsinfo-0.0.9").exists()
