@@ -34,11 +34,13 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import 
     SYSFS_VMCSINFO,
     Origin,
     load_vmcsinfo,
+    platform_id,
     read_load_result,
     served_staleness,
     staleness,
     state_paths,
     under,
+    vmx_revision,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     Vmcsinfo,
@@ -54,8 +56,14 @@ Modinfo = Callable[[str, str], "str | None"]
 
 
 def read_cpu(root: str) -> dict:
-    """The first processor of ROOT/proc/cpuinfo."""
-    return parse_cpuinfo(read_text(under(root, CPUINFO), CPUINFO_LIMIT) or "")
+    """The first processor of ROOT/proc/cpuinfo; on an Intel CPU also the platform id
+    (MSR 0x17) and, with VMX, the VMCS revision id (IA32_VMX_BASIC), when the msr driver
+    lets them be read (ROOT/dev/cpu/0/msr; else None)."""
+    cpu = parse_cpuinfo(read_text(under(root, CPUINFO), CPUINFO_LIMIT) or "")
+    intel = cpu["vendor"] == "GenuineIntel"
+    cpu["platform_id"] = platform_id(root) if intel else None
+    cpu["revision_id"] = vmx_revision(root) if intel and cpu["vmx"] else None
+    return cpu
 
 
 def read_kernel(root: str) -> str | None:

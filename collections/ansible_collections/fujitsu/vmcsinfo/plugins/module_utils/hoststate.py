@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, fields
@@ -78,6 +79,46 @@ def under(root: str, path: str) -> str:
 def state_paths(directory: str) -> tuple[str, str]:
     """(snapshot, origin sidecar) in a state directory."""
     return os.path.join(directory, SNAPSHOT), os.path.join(directory, ORIGIN)
+
+
+# --- model-specific registers -------------------------------------------------------------------
+
+IA32_PLATFORM_ID = 0x17
+IA32_VMX_BASIC = 0x480
+
+
+def read_msr(root: str, index: int) -> int | None:
+    """MSR `index` of CPU 0 through the msr driver (ROOT/dev/cpu/0/msr), or None when it
+    cannot be read (no msr module, not root, no such MSR); never through a link, and a FIFO,
+    directory or socket is refused without blocking."""
+    path = under(root, MSR_DEVICE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISREG(mode)):
+            return None
+        raw = os.pread(fd, 8, index)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int.from_bytes(raw, "little") if len(raw) == 8 else None
+
+
+def vmx_revision(root: str) -> int | None:
+    """The VMCS revision id, IA32_VMX_BASIC bits 30:0 (None when unreadable)."""
+    basic = read_msr(root, IA32_VMX_BASIC)
+    return None if basic is None else basic & 0x7FFFFFFF
+
+
+def platform_id(root: str) -> int | None:
+    """The platform id, IA32_PLATFORM_ID (MSR 0x17) bits 52:50, which selects the microcode
+    update for a CPU signature (None when unreadable)."""
+    value = read_msr(root, IA32_PLATFORM_ID)
+    return None if value is None else (value >> 50) & 7
 
 
 # --- the clock ----------------------------------------------------------------------------------

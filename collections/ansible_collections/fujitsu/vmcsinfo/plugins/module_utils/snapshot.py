@@ -22,7 +22,6 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import 
     CPUINFO,
     DATABASE,
     FILE_MODE,
-    MSR_DEVICE,
     NOT_PROBED,
     PROBE,
     SUPPLIED,
@@ -33,6 +32,7 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.hoststate import 
     remove_pair,
     same_cpu,
     under,
+    vmx_revision,
     write_pair,
 )
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
@@ -41,7 +41,6 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import (
     parse,
 )
 
-IA32_VMX_BASIC = 0x480
 SOURCE_MAX = 200
 
 
@@ -82,24 +81,8 @@ def check_source(source: str | None) -> str:
 
 def read_vmx_revision(root: str = "/") -> int | None:
     """IA32_VMX_BASIC bits 30:0 through the msr driver, or None when it cannot be read
-    (never through a link; a FIFO, directory or socket is refused without blocking)."""
-    path = under(root, MSR_DEVICE)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not (stat.S_ISCHR(mode) or stat.S_ISREG(mode)):
-            return None
-        raw = os.pread(fd, 8, IA32_VMX_BASIC)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(raw) != 8:
-        return None
-    return int.from_bytes(raw, "little") & 0x7FFFFFFF
+    (hoststate.read_msr: never through a link, no FIFO, directory or socket)."""
+    return vmx_revision(root)
 
 
 def host_cpu(root: str = "/") -> dict:

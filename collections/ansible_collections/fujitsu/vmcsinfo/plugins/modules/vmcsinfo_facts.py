@@ -181,6 +181,23 @@ ansible_facts:
               returned: always
               type: bool
               sample: true
+            platform_id:
+              description:
+                - The platform id, IA32_PLATFORM_ID (MSR 0x17) bits 52:50, which with the
+                  signature selects a microcode update; the fleet database records it with each
+                  probe. V(null) unless the CPU is Intel and C(/dev/cpu/0/msr) is readable (the
+                  C(msr) kernel module loaded, root).
+              returned: always
+              type: int
+              sample: 1
+            revision_id:
+              description:
+                - The running CPU's VMCS revision id, IA32_VMX_BASIC bits 30:0, read the same way
+                  (V(null) without VMX or without the msr driver); the fleet database is asked
+                  for it when the host is served.
+              returned: always
+              type: int
+              sample: 43
         probed_cpu:
           description: The CPU the VMCSINFO was probed on (its C(CPU_VENDOR), C(CPU_SIGNATURE),
             C(MICROCODE)); V(null) values when not available.

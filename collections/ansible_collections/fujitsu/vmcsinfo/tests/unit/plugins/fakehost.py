@@ -103,6 +103,13 @@ class FakeHost:
             f.seek(0x480)
             f.write((0xD8100000000000 | revision).to_bytes(8, "little"))
 
+    def set_msr_platform_id(self, pid: int) -> None:
+        """IA32_PLATFORM_ID (MSR 0x17) in the fake msr file: the platform id in bits 52:50."""
+        self.msr.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.msr, "r+b" if self.msr.exists() else "wb") as f:
+            f.seek(0x17)
+            f.write((pid << 50).to_bytes(8, "little"))
+
     # --- the state directory
 
     def put_snapshot(self, text: str, origin: str | None = None) -> None:

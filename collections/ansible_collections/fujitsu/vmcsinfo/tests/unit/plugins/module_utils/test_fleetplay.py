@@ -290,6 +290,17 @@ def test_supplied_is_kept_amd_skipped_bad_text_fails_only_its_host(tmp_path: Pat
     assert hosts["h4"]["action"] == "contributed"
 
 
+def test_the_platform_id_the_facts_read_is_in_the_provenance(tmp_path: Path) -> None:
+    report = host(tmp_path, "h1", probe=BOCHS)
+    report["facts"]["cpu"]["platform_id"] = 1  # as read_cpu gives it (MSR 0x17 bits 52:50)
+    fleetplay.run_round(str(tmp_path / "db"), [report])
+    index = json.loads((tmp_path / "db" / "index.json").read_text())
+    (rec,) = index["keys"]["GenuineIntel/306c3/0/2b/1000"]["digests"][parse(BOCHS).digest()][
+        "provenance"
+    ]
+    assert rec["platform_id"] == "1"
+
+
 def test_serve_as_serves_the_lab_vm_a_cpu_it_is_not(tmp_path: Path) -> None:
     db = tmp_path / "db"
     fleetdb.merge(str(db), [(BOCHS, {"kind": "seed", "source": "Bochs 2.7 corei7_haswell_4770"})])

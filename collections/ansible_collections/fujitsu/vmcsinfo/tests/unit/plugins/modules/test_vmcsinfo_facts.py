@@ -14,7 +14,7 @@ from ansible.module_utils.testing import patch_module_args
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import ansiblecli
-from fakehost import BOCHS, REL, cpuinfo, make_root, write
+from fakehost import BOCHS, REL, FakeHost, cpuinfo, make_root, write
 
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.cpuinfo import cpu_signature
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.facts import gather
@@ -68,7 +68,22 @@ def test_cpu_facts_from_first_processor_only(tmp_path: Path) -> None:
         "stepping": 3,
         "microcode": 0x28,
         "vmx": True,
+        "platform_id": None,
+        "revision_id": None,
     }
+
+
+def test_cpu_facts_platform_id_and_revision_from_the_msr_driver(tmp_path: Path) -> None:
+    host = FakeHost(tmp_path / "msr")
+    host.set_cpu(cpuinfo())
+    host.set_msr_revision(0x2B)
+    host.set_msr_platform_id(1)
+    cpu = gather(str(host.root))["cpu"]
+    assert cpu["platform_id"] == 1 and cpu["revision_id"] == 0x2B
+    # not Intel: neither is read
+    host.set_cpu(cpuinfo(vendor="AuthenticAMD", flags="svm"))
+    cpu = gather(str(host.root))["cpu"]
+    assert cpu["platform_id"] is None and cpu["revision_id"] is None
 
 
 def test_cpu_facts_without_microcode_or_cpuinfo(tmp_path: Path) -> None:
