@@ -24,9 +24,8 @@ from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.snapshot import (
 from ansible_collections.fujitsu.vmcsinfo.plugins.module_utils.vmcsinfo import parse
 from ansible_collections.fujitsu.vmcsinfo.tests.unit.plugins.fakehost import (
     BOCHS,
-    FakeHost,
     cpuinfo,
-    write,
+    make_root,
 )
 from ansible_collections.fujitsu.vmcsinfo.tests.unit.plugins.module_utils.test_fleetdb import (
     variant,
@@ -115,21 +114,22 @@ def host(
     origin: str | None = None,
 ) -> dict:
     """A fake host's report as the role sends it: the real facts of a fake root."""
-    h = FakeHost(tmp_path / name)
-    h.path("sys/kernel").mkdir(parents=True)
-    h.set_cpu(cpuinfo(microcode=microcode))
-    h.set_release("6.1.0-56-amd64", True)
-    if probe is not None:
-        h.set_loaded()
-        h.set_probe(probe)
-    h.dir.mkdir(parents=True)
-    if snapshot is not None:
-        write(h.snap, snapshot)
-    if origin is not None:
-        write(h.origin, origin)
-    f = gather(str(h.root), STATE_DIR, lambda *_: None)
-    text = source_text(f)[0]
-    return {"host": name, "facts": f, "text": text, "serve_as": None, "_root": str(h.root)}
+    root = make_root(
+        tmp_path / name,
+        cpu=cpuinfo(microcode=microcode),
+        loaded=probe is not None,
+        sysfs=probe,
+        snapshot=snapshot,
+        origin=origin,
+    )
+    f = gather(str(root), STATE_DIR, lambda *_: None)
+    return {
+        "host": name,
+        "facts": f,
+        "text": source_text(f)[0],
+        "serve_as": None,
+        "_root": str(root),
+    }
 
 
 def install(report: dict, result: dict) -> dict:
